@@ -1,0 +1,116 @@
+// The control law: a pure function of (sample, state, config). No I/O, no clock, no logging: time enters
+// as sample.mono_usec. The daemon applies the returned decisions and reports the outcome back with
+// record_applied()/record_failed(), so that what the controller believes was written is what was written.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fragtune/config.hpp"
+#include "fragtune/parsers.hpp"
+#include "fragtune/sample.hpp"
+#include "fragtune/tunables.hpp"
+
+namespace fragtune {
+
+// Where a knob stands. Only `tuning` knobs are changed.
+enum class KnobStatus {
+    tuning,       // under fragtune's control
+    pinned,       // someone else wrote it, or an operator pinned it: never touched until unpinned
+    conflict,     // another sysctl.d file sets it at boot; pinned by default (the administrator wins)
+    failed,       // the last write failed; retried after a back-off
+    unsupported,  // this kernel lacks the knob
+    disabled,     // turned off in the configuration
+};
+std::string_view to_string(KnobStatus s);
+
+struct KnobState {
+    std::optional<int64_t> original;      // value found at first start: the truth for restore
+    int64_t baseline = 0;                 // decay target (configured, else original)
+    std::optional<int64_t> last_written;  // last value fragtune wrote and read back
+    KnobStatus status = KnobStatus::tuning;
+    std::string status_reason;            // why pinned/failed/... ("value changed to 100 by someone else")
+    uint64_t last_change_usec = 0;        // mono time of the last applied change (0: never)
+    std::vector<uint64_t> recent_changes_usec;  // applied changes within the last hour, oldest first
+    uint64_t last_trouble_usec = 0;       // last tick a raise rule of this knob fired
+    uint64_t last_decay_usec = 0;
+    uint64_t retry_after_usec = 0;        // failed knobs are retried after this time
+    uint32_t failures = 0;                // consecutive write failures (back-off doubles)
+    std::string last_rule, last_reason;   // of the last decision, for status/explain
+};
+
+struct ControllerState {
+    std::array<KnobState, kKnobCount> knobs{};
+    uint8_t min_dip_history = 0;          // bit i set: tick -i had a zone at/below its min watermark
+    uint64_t last_compaction_kick_usec = 0;
+    uint64_t last_compact_memory_usec = 0;
+    uint64_t managed_pages_total = 0;     // to tell kernel recalculation (memory hotplug) from admins
+
+    KnobState& knob(Knob k) { return knobs[index(k)]; }
+    const KnobState& knob(Knob k) const { return knobs[index(k)]; }
+};
+
+enum class Action {
+    raise,    // towards more reserve / more compaction / more cache pressure
+    lower,    // a policy asked for less (e.g. futile compaction, swap-ins)
+    decay,    // calm: a step back towards baseline
+    kick,     // rewrite the same compaction_proactiveness value to wake kcompactd now
+    refuse,   // a rule fired but a guard (safety, rate limit, bounds) refused it; nothing is written
+    pin,      // the live value differs from what fragtune wrote: the knob is pinned from now on
+    compact,  // one-shot write to /proc/sys/vm/compact_memory
+};
+std::string_view to_string(Action a);
+
+// One decision, explaining itself: the knob, old -> new, the rule that fired and the signal values that
+// made it fire. `apply` is false for refuse/pin (reported, not written).
+struct Decision {
+    Knob knob = Knob::min_free_kbytes;
+    Action action = Action::raise;
+    int64_t old_value = 0;
+    int64_t new_value = 0;
+    std::string rule;    // short stable identifier, e.g. "atomic-failures", "decay", "safety-cap"
+    std::string reason;  // one line with the signal values, e.g. "3 atomic order-1 failures in 2.0 s"
+    bool apply = true;
+};
+
+// "vm.min_free_kbytes 67584 -> 101376 [raise: atomic-failures] 3 atomic order-1 failures in 2.0 s"
+// The same line is used in the journal, the D-Bus history and fragtunectl.
+std::string format_decision(const Decision& d);
+
+struct Step {
+    std::vector<Decision> decisions;
+    ControllerState next;
+};
+
+// Initial state from the first sample: originals and baselines from live values (or configuration),
+// unsupported for knobs the kernel lacks, disabled per configuration.
+ControllerState initial_state(const Sample& first, const Config& config);
+
+// The control law. Pure. Decisions are returned in table order, at most one per knob per tick.
+Step decide(const Sample& sample, const ControllerState& state, const Config& config);
+
+// Outcome reporting from the daemon (pure state transitions).
+void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec);
+void record_failed(ControllerState& state, Knob k, std::string reason, uint64_t mono_usec);
+
+// ---- safety guard helpers (also used by persistence: never persist an unsafe value) ---------------
+struct ZoneWatermarks {
+    int node = 0;
+    std::string zone;
+    uint64_t min = 0, low = 0, high = 0;  // pages
+};
+// mm/page_alloc.c __setup_per_zone_wmarks() for the given knob values, from the zones' managed pages.
+std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
+                                               int64_t watermark_scale_factor, uint64_t page_size = 4096);
+// The largest min_free_kbytes the safety guard allows on this machine: the configured share of managed
+// lowmem (all zones but Movable/HighMem/Device).
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety, uint64_t page_size = 4096);
+
+// Effective bounds of a knob: configured (or table default) bounds intersected with the kernel's range;
+// for min_free_kbytes also capped by min_free_cap_kib and never below the baseline.
+Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const Sample& sample);
+
+}  // namespace fragtune

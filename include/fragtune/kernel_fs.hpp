@@ -1,0 +1,65 @@
+// The one door to the kernel: every read of /proc and /sys, every sysctl write, and every file the daemon
+// owns goes through KernelFs, rooted at a configurable directory ("/" in production, a fixture tree in
+// tests and replays). Paths passed in are absolute in the *machine's* namespace ("/proc/buddyinfo") and
+// are resolved under the root; paths with ".." components or not starting with "/" are refused, so no
+// caller- or config-supplied name can reach outside the root.
+//
+// The methods are virtual so tests can substitute a fault-injecting subclass (EINVAL on write, vanishing
+// files, short reads); production uses this class as is.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fragtune/result.hpp"
+
+namespace fragtune {
+
+class KernelFs {
+public:
+    explicit KernelFs(std::filesystem::path root = "/");
+    virtual ~KernelFs() = default;
+    KernelFs(const KernelFs&) = default;
+    KernelFs& operator=(const KernelFs&) = default;
+
+    const std::filesystem::path& root() const { return root_; }
+
+    // root_ + path, or an error when `path` is not absolute or contains "..".
+    Result<std::filesystem::path> resolve(std::string_view path) const;
+
+    // Whole file contents. procfs files are read with one read() into a buffer (grown and re-read from
+    // offset 0 only if the file did not fit), so the text is one consistent snapshot. ENOENT is reported
+    // with sys_errno == ENOENT so callers can tell "absent on this kernel" from other failures.
+    virtual Result<std::string> read(std::string_view path) const;
+
+    // One write() of `data` to an existing file (O_WRONLY, no O_CREAT, no O_TRUNC semantics beyond what
+    // the file has): the way sysctls are written. A short write is an error.
+    virtual Result<void> write_existing(std::string_view path, std::string_view data) const;
+
+    // Does the path exist under the root?
+    virtual bool exists(std::string_view path) const;
+
+    // Names of the entries of a directory (not "." or ".."), sorted. ENOENT when absent.
+    virtual Result<std::vector<std::string>> list_dir(std::string_view path) const;
+
+    // Replaces `path` atomically: writes `contents` to a temp file in the same directory whose name is
+    // "." + basename + ".fragtune-tmp" (never ending in ".conf", so systemd-sysctl ignores it), fsyncs it,
+    // sets `mode`, renames it over `path`, and fsyncs the directory. On any failure the temp file is
+    // removed and `path` is untouched: readers see the old file or the new one, never a partial one.
+    virtual Result<void> write_atomic(std::string_view path, std::string_view contents,
+                                      unsigned mode = 0644) const;
+
+    // Removes stale temp files left by write_atomic() in `dir` (after a crash mid-write); returns the
+    // number removed.
+    virtual Result<int> remove_stale_temps(std::string_view dir) const;
+
+    // Creates `dir` (and parents) with `mode` if missing.
+    virtual Result<void> make_dirs(std::string_view dir, unsigned mode = 0755) const;
+
+private:
+    std::filesystem::path root_;
+};
+
+}  // namespace fragtune

@@ -1,0 +1,73 @@
+// One Sample: everything fragtune knows about the kernel's memory at one instant, read in one pass and
+// stamped with the monotonic clock, plus the signals derived against the previous sample.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fragtune/kernel_fs.hpp"
+#include "fragtune/parsers.hpp"
+#include "fragtune/result.hpp"
+#include "fragtune/signals.hpp"
+#include "fragtune/tunables.hpp"
+
+namespace fragtune {
+
+struct Sample {
+    uint64_t mono_usec = 0;  // CLOCK_MONOTONIC at the start of the read
+    BuddyInfo buddy;
+    ZoneInfo zoneinfo;
+    VmStat vmstat;
+    MemInfo meminfo;
+    std::optional<Psi> psi;  // absent: no PSI on this kernel / cgroup
+    std::array<std::optional<int64_t>, kKnobCount> knobs{};  // live values; absent: kernel lacks the knob
+    std::optional<KernelVersion> kernel;
+    std::vector<AllocFailure> failures;  // kernel-log failures since the previous sample
+    uint64_t kmsg_lost = 0;
+    Signals signals;
+
+    std::optional<int64_t> knob(Knob k) const { return knobs[index(k)]; }
+};
+
+struct SignalOptions {
+    std::vector<int> target_orders = {3, 9};
+};
+
+// Pure: fills cur.signals from cur and (when given) the previous sample. Counter deltas and PSI stall
+// times need `prev`; without it they are absent and interval_usec is 0.
+void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& options);
+
+struct SamplerOptions {
+    std::string psi_path = "/proc/pressure/memory";  // or "<cgroup dir>/memory.pressure"
+    SignalOptions signals;
+};
+
+// Reads the five /proc files, the PSI file and the knob values through a KernelFs, parses them, and
+// derives signals against the previous sample it keeps. Not thread-safe; one per loop.
+class Sampler {
+public:
+    Sampler(const KernelFs& fs, SamplerOptions options);
+
+    // A full sample at `mono_usec`, with the kernel-log failures gathered since the last call.
+    // A missing or malformed mandatory file (buddyinfo, zoneinfo, vmstat, meminfo) is an error naming
+    // it; the previous sample is then kept for the next delta. PSI and knob files are optional.
+    Result<Sample> take(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0);
+
+    const std::optional<Sample>& previous() const { return prev_; }
+    void set_options(SamplerOptions options) { options_ = std::move(options); }
+
+private:
+    const KernelFs& fs_;
+    SamplerOptions options_;
+    std::optional<Sample> prev_;
+};
+
+// Human-readable rendering for `fragtuned --sample` (per zone free by order, indices, headroom, rates,
+// PSI, failures), and the documented JSON shape (see man/fragtuned.8, "SAMPLE JSON").
+std::string format_sample_text(const Sample& s);
+std::string format_sample_json(const Sample& s);
+
+}  // namespace fragtune
