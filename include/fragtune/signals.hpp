@@ -40,7 +40,7 @@ struct ZoneSignals {
     uint64_t free_pages = 0, min_pages = 0, low_pages = 0, high_pages = 0;
     std::vector<uint64_t> free_blocks;        // per order, from buddyinfo
     std::vector<int> unusable_permille;       // per order
-    std::vector<int> extfrag_permille;        // per order
+    std::vector<int> extfrag_permille;        // per order: fragmentation_index_permille (debugfs extfrag_index)
 };
 
 struct NodeSignals {
