@@ -1,0 +1,531 @@
+#include "daemon.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "fragtune/metrics.hpp"
+#include "fragtune/persist.hpp"
+#include "fragtune/sysctl_io.hpp"
+#include "logging.hpp"
+
+namespace fragtune {
+
+namespace {
+
+uint64_t realtime_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+SamplerOptions sampler_options(const Config& c) {
+    SamplerOptions o;
+    o.psi_path = c.signals.psi_source == "system" ? std::string("/proc/pressure/memory")
+                                                  : c.signals.psi_source + "/memory.pressure";
+    o.signals.target_orders = c.signals.target_orders;
+    return o;
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+    explicit Impl(const KernelFs& fs, const Config& c) : sampler(fs, sampler_options(c)) {}
+
+    Sampler sampler;
+    std::optional<Sample> last;  // the latest good sample
+    ControllerState state;
+    Mode mode = Mode::active;
+    PersistedState persisted;    // as last loaded or saved
+    bool may_save_state = true;  // false when the file on disk must not be overwritten
+    std::deque<HistoryEntry> history;
+    std::vector<ConflictInfo> conflicts;
+    std::string persisted_text;  // last sysctl.d contents written (to skip identical rewrites)
+    bool persist_dirty = false;  // applied values not yet persisted
+    uint64_t last_applied_usec = 0;
+    std::string persist_status = "not yet persisted";
+    std::string sample_error;    // the last sampling error, logged once until it clears
+    uint64_t failures_seen = 0;  // kernel-log allocation failures since start
+    MetricsCounters metrics;     // for metrics.textfile_path
+    MetricsTextfile metrics_file;
+};
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)), fs_(options_.root) {}
+Daemon::~Daemon() = default;
+
+namespace {
+
+// Command-line overrides win over the configuration file, at start and at every reload.
+void apply_overrides(Config& c, const DaemonOptions& o) {
+    if (o.persist_path) c.daemon.persist_path = *o.persist_path;
+    if (o.state_path) c.daemon.state_path = *o.state_path;
+    if (o.on_exit) c.daemon.on_exit = *o.on_exit;
+    if (o.tick_usec) c.daemon.tick_usec = *o.tick_usec;
+    if (o.mode) c.daemon.mode = *o.mode;
+}
+
+std::string dir_of(std::string_view path) {
+    auto pos = path.rfind('/');
+    return pos == 0 || pos == std::string_view::npos ? std::string("/") : std::string(path.substr(0, pos));
+}
+
+}  // namespace
+
+Result<void> Daemon::start(uint64_t mono_usec) {
+    auto loaded = load_config(fs_, options_.config_path);
+    if (!loaded) return loaded.error();
+    config_ = std::move(*loaded);
+    apply_overrides(config_.config, options_);
+    const Config& cfg = config_.config;
+    if (auto r = logging::set_level(cfg.daemon.log_level); !r) return r.error();
+
+    impl_ = std::make_unique<Impl>(fs_, cfg);
+    impl_->mode = cfg.daemon.mode;
+
+    // A crash mid-write leaves a temp file next to the target; the target itself is always whole.
+    for (const auto& path : {cfg.daemon.persist_path, cfg.daemon.state_path}) {
+        if (auto r = fs_.remove_stale_temps(dir_of(path)); r && *r > 0)
+            spdlog::info("removed {} stale temp file(s) in {}", *r, dir_of(path));
+    }
+
+    auto first = impl_->sampler.take(mono_usec);
+    if (!first) return make_error("first sample failed: " + first.error().describe());
+    impl_->last = std::move(*first);
+    impl_->state = initial_state(*impl_->last, cfg);
+
+    auto st = load_state(fs_, cfg.daemon.state_path, cfg.daemon.history_size);
+    switch (st.status) {
+        case StateLoadStatus::loaded:
+            for (const auto& w : st.state.warnings) spdlog::warn("{}", w);
+            break;
+        case StateLoadStatus::absent:
+            spdlog::info("no state file at {}: first start, originals recorded from live values",
+                         cfg.daemon.state_path);
+            break;
+        case StateLoadStatus::corrupt:
+            spdlog::error("{}; starting fresh, the file is kept as {}.corrupt", st.error->describe(),
+                          cfg.daemon.state_path);
+            if (auto r = set_aside_state_file(fs_, cfg.daemon.state_path); !r) {
+                spdlog::error("{}; the state file will not be overwritten", r.error().describe());
+                impl_->may_save_state = false;
+            }
+            break;
+        case StateLoadStatus::future_version:
+        case StateLoadStatus::unreadable:
+            spdlog::error("{}; running without saving state so the file is not overwritten",
+                          st.error->describe());
+            impl_->may_save_state = false;
+            break;
+    }
+    if (st.status == StateLoadStatus::loaded) {
+        adopt_persisted(impl_->state, st.state, cfg);
+        impl_->persisted = st.state;
+        for (auto& h : st.state.history) impl_->history.push_back(h);
+    }
+    refresh_conflicts();
+    save_state_now();
+    spdlog::info("fragtuned {} started: mode {}, tick {} ms, root {}", FRAGTUNE_VERSION,
+                 to_string(impl_->mode), cfg.daemon.tick_usec / 1000, fs_.root().string());
+    return {};
+}
+
+void Daemon::refresh_conflicts() {
+    const Config& cfg = config_.config;
+    impl_->conflicts.clear();
+    BootSysctlConfig boot = effective_boot_values(fs_, cfg.daemon.persist_path);
+    for (const auto& issue : boot.issues)
+        spdlog::warn("{}{}: {}", issue.source, issue.line ? fmt::format(":{}", issue.line) : "",
+                     issue.message);
+    for (const auto& t : kTunables) {
+        const KnobBootInfo& kb = boot.knob(t.knob);
+        auto add = [&](const SysctlAssignment& a, bool overrides) {
+            int64_t v = 0;
+            auto parsed = parse_sysctl_int(a.value, a.source);
+            if (parsed) v = *parsed;
+            impl_->conflicts.push_back(ConflictInfo{std::string(t.name), a.source, a.line, v, overrides});
+        };
+        for (const auto& a : kb.before_ours) add(a, false);
+        for (const auto& a : kb.after_ours) add(a, true);
+        auto& ks = impl_->state.knob(t.knob);
+        if (kb.conflict() && (ks.status == KnobStatus::tuning || ks.status == KnobStatus::failed)) {
+            ks.status = KnobStatus::conflict;
+            ks.status_reason = kb.describe(t.sysctl) +
+                               "; the administrator's file wins and fragtune leaves the knob alone";
+            spdlog::warn("{}: {}", t.sysctl, ks.status_reason);
+        }
+    }
+}
+
+void Daemon::record(const Decision& d, bool applied) {
+    logging::decision(d, applied);
+    HistoryEntry e = make_history_entry(d, realtime_usec(), applied);
+    impl_->history.push_back(e);
+    while (impl_->history.size() > config_.config.daemon.history_size) impl_->history.pop_front();
+    impl_->metrics.count_decision(d, applied);
+    if (listener_) listener_->on_adjusted(e);
+}
+
+bool Daemon::apply(const Decision& d, uint64_t mono_usec) {
+    const Config& cfg = config_.config;
+    if (d.action == Action::compact) {
+        auto r = write_compact_memory(fs_);
+        if (!r) spdlog::error("{}", r.error().describe());
+        return r.ok();
+    }
+    const Range bounds = effective_bounds(d.knob, impl_->state.knob(d.knob), cfg, *impl_->last);
+    auto r = apply_knob(fs_, d.knob, d.new_value, bounds);
+    if (!r) {
+        // Logged once here; the controller backs the knob off so it is not retried every tick.
+        spdlog::error("{}", r.error().describe());
+        record_failed(impl_->state, d.knob, r.error().describe(), mono_usec);
+        return false;
+    }
+    record_applied(impl_->state, d.knob, *r, mono_usec);
+    impl_->persist_dirty = true;
+    impl_->last_applied_usec = mono_usec;
+    return true;
+}
+
+void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64_t kmsg_lost) {
+    const Config& cfg = config_.config;
+    if (!failures.empty() || kmsg_lost > 0) {
+        impl_->failures_seen += failures.size();
+        // One line per tick, however many failures a flood brings.
+        std::map<int, int> by_order;
+        for (const auto& f : failures) ++by_order[f.order];
+        std::string orders;
+        for (auto [o, n] : by_order) orders += fmt::format(" order {}: {}", o, n);
+        spdlog::warn("kernel log: {} allocation failure(s){}{}", failures.size(), orders,
+                     kmsg_lost ? fmt::format(" ({} kernel log records lost)", kmsg_lost) : "");
+        if (listener_)
+            for (const auto& f : failures) listener_->on_allocation_failure(f);
+    }
+    auto s = impl_->sampler.take(mono_usec, std::move(failures), kmsg_lost);
+    if (!s) {
+        const std::string msg = s.error().describe();
+        if (msg != impl_->sample_error) spdlog::error("sampling failed, holding all knobs: {}", msg);
+        impl_->sample_error = msg;
+        return;
+    }
+    if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");
+    impl_->sample_error.clear();
+    impl_->last = std::move(*s);
+
+    bool changed = false;
+    if (impl_->mode != Mode::paused) {
+        Step step = decide(*impl_->last, impl_->state, cfg);
+        impl_->state = std::move(step.next);
+        for (const auto& d : step.decisions) {
+            const bool applied = impl_->mode == Mode::active && d.apply && apply(d, mono_usec);
+            record(d, applied);
+            changed = true;
+        }
+    }
+    if (impl_->persist_dirty && mono_usec - impl_->last_applied_usec >= cfg.daemon.persist_settle_usec)
+        persist_now();
+    if (changed) save_state_now();
+    // Metrics: counted always, written when configured; a failing path is logged once.
+    impl_->metrics.count_failures(impl_->last->signals);
+    if (!cfg.metrics.textfile_path.empty()) {
+        auto snap = make_metrics_snapshot(*impl_->last, impl_->state, cfg, impl_->mode, realtime_usec());
+        auto rep = impl_->metrics_file.write(fs_, cfg.metrics.textfile_path, render_metrics(snap, impl_->metrics));
+        if (rep && rep->ok) spdlog::info("{}", rep->message);
+        if (rep && !rep->ok) spdlog::error("{}", rep->message);
+    }
+    if (listener_) listener_->on_state_changed();
+}
+
+void Daemon::persist_now() {
+    const Config& cfg = config_.config;
+    impl_->persist_dirty = false;
+    if (!cfg.daemon.persist) {
+        impl_->persist_status = "persistence off (daemon.persist = false)";
+        return;
+    }
+    PersistInput in;
+    in.generated_at = format_iso8601_utc(realtime_usec());
+    in.knobs = impl_->state.knobs;
+    if (impl_->last) in.min_free_cap_kib = min_free_cap_kib(impl_->last->zoneinfo, cfg.safety);
+    std::string text = render_sysctl_conf(in);
+    // The header carries a timestamp: compare without it so unchanged values are not rewritten.
+    auto body = [](const std::string& t) { return t.substr(std::min(t.size(), t.find("\nvm."))); };
+    if (!impl_->persisted_text.empty() && body(text) == body(impl_->persisted_text)) return;
+    if (auto r = persist_sysctl_conf(fs_, cfg.daemon.persist_path, text); !r) {
+        impl_->persist_status = "not persisted: " + r.error().describe();
+        spdlog::error("{}", impl_->persist_status);
+        return;
+    }
+    impl_->persisted_text = std::move(text);
+    impl_->persist_status = "persisted to " + cfg.daemon.persist_path;
+    spdlog::info("{}", impl_->persist_status);
+}
+
+void Daemon::save_state_now() {
+    if (!impl_->may_save_state) return;
+    const Config& cfg = config_.config;
+    std::vector<HistoryEntry> hist(impl_->history.begin(), impl_->history.end());
+    PersistedState snap = snapshot_state(impl_->state, hist, impl_->persisted, cfg.daemon.history_size);
+    if (auto r = save_state(fs_, cfg.daemon.state_path, snap); !r) {
+        spdlog::error("state not saved: {}", r.error().describe());
+        return;
+    }
+    impl_->persisted = std::move(snap);
+}
+
+Result<void> Daemon::restore_originals(std::string_view why) {
+    if (!impl_) return make_error("the daemon is not started");
+    std::vector<std::string> errors;
+    const uint64_t now = impl_->last ? impl_->last->mono_usec : 0;
+    for (const auto& t : kTunables) {
+        auto& ks = impl_->state.knob(t.knob);
+        auto live = read_knob(fs_, t.knob);
+        if (!live) {
+            errors.push_back(live.error().describe());
+            continue;
+        }
+        if (!*live || !ks.original || **live == *ks.original) continue;
+        Decision d{t.knob,       *ks.original > **live ? Action::raise : Action::lower, **live,
+                   *ks.original, "restore",
+                   fmt::format("{}: back to the original value found at first start", why)};
+        // Restoring is bounded by the kernel's range only: the original is by definition acceptable.
+        auto r = apply_knob(fs_, t.knob, *ks.original,
+                            kernel_range(t.knob, impl_->last ? impl_->last->kernel : std::nullopt));
+        if (r) {
+            record_applied(impl_->state, t.knob, *r, now);
+        } else {
+            errors.push_back(r.error().describe());
+        }
+        record(d, r.ok());
+    }
+    impl_->persist_dirty = true;
+    persist_now();
+    save_state_now();
+    if (listener_) listener_->on_state_changed();
+    if (!errors.empty()) {
+        std::string msg = "some knobs could not be restored:";
+        for (const auto& e : errors) msg += "\n  " + e;
+        return make_error(msg);
+    }
+    return {};
+}
+
+void Daemon::stop() {
+    if (!impl_) return;
+    if (config_.config.daemon.on_exit == OnExit::restore) {
+        if (auto r = restore_originals("on_exit = restore"); !r) spdlog::error("{}", r.error().describe());
+    } else if (impl_->persist_dirty) {
+        persist_now();
+    }
+    save_state_now();
+    spdlog::info("fragtuned stopped ({} kept)",
+                 config_.config.daemon.on_exit == OnExit::restore ? "originals" : "tuned values");
+}
+
+// ---- API -------------------------------------------------------------------------------------------
+
+Mode Daemon::mode() const { return impl_ ? impl_->mode : config_.config.daemon.mode; }
+uint64_t Daemon::tick_usec() const { return config_.config.daemon.tick_usec; }
+
+std::vector<TunableStatus> Daemon::tunables() const {
+    std::vector<TunableStatus> out;
+    if (!impl_ || !impl_->last) return out;
+    for (const auto& t : kTunables) {
+        const auto& ks = impl_->state.knob(t.knob);
+        const Range b = effective_bounds(t.knob, ks, config_.config, *impl_->last);
+        std::string reason = ks.status == KnobStatus::tuning ? ks.last_reason : ks.status_reason;
+        out.push_back(TunableStatus{std::string(t.name), impl_->last->knob(t.knob), ks.baseline, ks.original,
+                                    b.min, b.max, std::string(to_string(ks.status)), std::move(reason)});
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, double>> Daemon::signals() const {
+    std::vector<std::pair<std::string, double>> out;
+    if (!impl_ || !impl_->last) return out;
+    const Signals& s = impl_->last->signals;
+    auto add = [&](std::string name, double v) { out.emplace_back(std::move(name), v); };
+    if (s.psi_some_avg10) add("psi_some_avg10_percent", *s.psi_some_avg10);
+    if (s.psi_full_avg10) add("psi_full_avg10_percent", *s.psi_full_avg10);
+    if (s.psi_some_percent) add("psi_some_interval_percent", *s.psi_some_percent);
+    add("fragmentation_score", s.max_fragmentation_score);
+    for (const auto& o : s.targets) {
+        add(fmt::format("order{}_free_blocks", o.order), static_cast<double>(o.free_blocks));
+        add(fmt::format("order{}_unusable_permille", o.order), o.unusable_permille);
+    }
+    add("zones_at_or_below_min", s.zones_at_or_below_min);
+    add("zones_below_low", s.zones_below_low);
+    add("min_headroom_kib", static_cast<double>(s.min_headroom_pages) * 4.0);
+    if (s.mem_available_kib) add("mem_available_kib", static_cast<double>(*s.mem_available_kib));
+    if (s.sreclaimable_kib) add("sreclaimable_kib", static_cast<double>(*s.sreclaimable_kib));
+    for (const char* c : {"allocstall", "pgscan_direct", "compact_stall", "compact_fail", "compact_success",
+                          "kswapd_low_wmark_hit_quickly", "thp_fault_fallback", "pswpin",
+                          "workingset_refault_file"}) {
+        if (auto d = s.counter(c)) add(fmt::format("{}_per_sec", c), d->per_sec);
+    }
+    for (auto [order, n] : s.failures_by_order) add(fmt::format("failures_order{}", order), n);
+    for (auto [order, n] : s.atomic_failures_by_order) add(fmt::format("atomic_failures_order{}", order), n);
+    add("failures_total", static_cast<double>(impl_->failures_seen));
+    return out;
+}
+
+std::vector<ConflictInfo> Daemon::conflicts() const { return impl_ ? impl_->conflicts : std::vector<ConflictInfo>{}; }
+
+std::vector<HistoryEntry> Daemon::history(size_t max) const {
+    std::vector<HistoryEntry> out;
+    if (!impl_) return out;
+    const size_t n = std::min(max, impl_->history.size());
+    out.assign(impl_->history.end() - static_cast<std::ptrdiff_t>(n), impl_->history.end());
+    return out;
+}
+
+std::string Daemon::summary() const {
+    if (!impl_ || !impl_->last) return "starting";
+    std::string out = std::string(to_string(impl_->mode));
+    for (const auto& t : kTunables) {
+        auto v = impl_->last->knob(t.knob);
+        const auto st = impl_->state.knob(t.knob).status;
+        out += fmt::format(" {}={}{}", t.name, v ? std::to_string(*v) : "-",
+                           st == KnobStatus::tuning ? "" : fmt::format("({})", to_string(st)));
+    }
+    if (!impl_->history.empty()) out += fmt::format("; {} changes", impl_->history.size());
+    if (!impl_->sample_error.empty()) out += "; sampling failing";
+    return out;
+}
+
+Result<std::string> Daemon::explain(std::string_view name) const {
+    auto k = knob_from_name(name);
+    if (!k) {
+        std::string valid;
+        for (const auto& t : kTunables) valid += (valid.empty() ? "" : ", ") + std::string(t.name);
+        return make_error(fmt::format("unknown knob '{}' (valid: {})", name.substr(0, 64), valid));
+    }
+    if (!impl_ || !impl_->last) return make_error("the daemon is not started");
+    const auto& t = spec(*k);
+    const auto& ks = impl_->state.knob(*k);
+    const Range b = effective_bounds(*k, ks, config_.config, *impl_->last);
+    auto live = impl_->last->knob(*k);
+    std::string out = fmt::format("{}: {}\n", t.sysctl, t.summary);
+    out += fmt::format("  value {} {}, baseline {}, original {}, bounds {}..{}\n",
+                       live ? std::to_string(*live) : "(absent)", t.unit, ks.baseline,
+                       ks.original ? std::to_string(*ks.original) : "-", b.min, b.max);
+    out += fmt::format("  state {}{}\n", to_string(ks.status),
+                       ks.status_reason.empty() ? "" : ": " + ks.status_reason);
+    if (!ks.last_rule.empty()) out += fmt::format("  last decision [{}] {}\n", ks.last_rule, ks.last_reason);
+    for (auto it = impl_->history.rbegin(); it != impl_->history.rend(); ++it) {
+        if (it->knob != *k) continue;
+        out += fmt::format("  last change {} -> {} [{}] {}{}\n", it->old_value, it->new_value, it->rule,
+                           it->reason, it->applied ? "" : " (not applied)");
+        break;
+    }
+    return out;
+}
+
+Result<void> Daemon::set_mode(Mode m) {
+    if (!impl_) return make_error("the daemon is not started");
+    if (impl_->mode == m) return {};
+    spdlog::info("mode {} -> {}", to_string(impl_->mode), to_string(m));
+    impl_->mode = m;
+    if (listener_) {
+        listener_->on_mode_changed(m);
+        listener_->on_state_changed();
+    }
+    return {};
+}
+
+Result<void> Daemon::pin(std::string_view name) {
+    auto k = knob_from_name(name);
+    if (!k) return make_error(fmt::format("unknown knob '{}'", name.substr(0, 64)));
+    if (!impl_) return make_error("the daemon is not started");
+    auto& ks = impl_->state.knob(*k);
+    if (ks.status == KnobStatus::unsupported) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    ks.status = KnobStatus::pinned;
+    ks.status_reason = "pinned by an operator";
+    spdlog::info("{} pinned by an operator", spec(*k).sysctl);
+    impl_->persist_dirty = true;
+    persist_now();
+    save_state_now();
+    if (listener_) listener_->on_state_changed();
+    return {};
+}
+
+Result<void> Daemon::unpin(std::string_view name) {
+    auto k = knob_from_name(name);
+    if (!k) return make_error(fmt::format("unknown knob '{}'", name.substr(0, 64)));
+    if (!impl_ || !impl_->last) return make_error("the daemon is not started");
+    auto& ks = impl_->state.knob(*k);
+    if (ks.status != KnobStatus::pinned && ks.status != KnobStatus::conflict)
+        return make_error(fmt::format("{} is not pinned (state {})", spec(*k).sysctl, to_string(ks.status)));
+    if (!config_.config.knob(*k).enabled)
+        return make_error(fmt::format("{} is disabled in the configuration", spec(*k).sysctl));
+    // Take the live value as ours, so the override check does not pin it again at once.
+    auto live = read_knob(fs_, *k);
+    if (!live) return live.error();
+    if (!*live) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    ks.status = KnobStatus::tuning;
+    ks.status_reason.clear();
+    ks.last_written = **live;
+    spdlog::info("{} unpinned by an operator at {}", spec(*k).sysctl, **live);
+    save_state_now();
+    if (listener_) listener_->on_state_changed();
+    return {};
+}
+
+Result<void> Daemon::restore() {
+    auto r = restore_originals("operator restore");
+    (void)set_mode(Mode::observe);
+    return r;
+}
+
+Result<void> Daemon::reload() {
+    auto loaded = load_config(fs_, options_.config_path);
+    if (!loaded) return make_error("configuration rejected, the previous one keeps running:\n" +
+                                   loaded.error().message);
+    const Mode old_configured = config_.config.daemon.mode;
+    config_ = std::move(*loaded);
+    apply_overrides(config_.config, options_);
+    const Config& cfg = config_.config;
+    if (auto r = logging::set_level(cfg.daemon.log_level); !r) spdlog::warn("{}", r.error().describe());
+    impl_->sampler.set_options(sampler_options(cfg));
+    if (cfg.daemon.mode != old_configured) (void)set_mode(cfg.daemon.mode);
+    // Baselines and enabled flags follow the new file; pins and history stay.
+    for (const auto& t : kTunables) {
+        auto& ks = impl_->state.knob(t.knob);
+        const auto& kc = cfg.knob(t.knob);
+        if (kc.baseline) ks.baseline = *kc.baseline;
+        else if (ks.original) ks.baseline = *ks.original;
+        if (!kc.enabled && ks.status != KnobStatus::unsupported) {
+            ks.status = KnobStatus::disabled;
+            ks.status_reason = "disabled in the configuration";
+        } else if (kc.enabled && ks.status == KnobStatus::disabled) {
+            ks.status = KnobStatus::tuning;
+            ks.status_reason.clear();
+            if (impl_->last) ks.last_written = impl_->last->knob(t.knob);
+        }
+    }
+    // Tightened bounds apply now, not at the next rule that fires.
+    if (impl_->last) {
+        for (const auto& t : kTunables) {
+            auto& ks = impl_->state.knob(t.knob);
+            auto live = impl_->last->knob(t.knob);
+            if (ks.status != KnobStatus::tuning || !live) continue;
+            const Range b = effective_bounds(t.knob, ks, cfg, *impl_->last);
+            if (b.contains(*live)) continue;
+            Decision d{t.knob, b.clamp(*live) > *live ? Action::raise : Action::lower, *live, b.clamp(*live),
+                       "bounds-tightened",
+                       fmt::format("reloaded configuration bounds {}..{} exclude {}", b.min, b.max, *live)};
+            const bool applied = impl_->mode == Mode::active && apply(d, impl_->last->mono_usec);
+            record(d, applied);
+        }
+    }
+    refresh_conflicts();
+    save_state_now();
+    spdlog::info("configuration reloaded from {} file(s)", config_.files.size());
+    if (listener_) listener_->on_state_changed();
+    return {};
+}
+
+}  // namespace fragtune

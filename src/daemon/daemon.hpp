@@ -1,0 +1,125 @@
+// The daemon proper: owns configuration, controller state, history and the tick. It is the API the
+// D-Bus adaptor translates to (and nothing else): the adaptor never reaches into controller or sysctl
+// code directly. Single-threaded: every method is called from the one event loop thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fragtune/config.hpp"
+#include "fragtune/config_file.hpp"
+#include "fragtune/controller.hpp"
+#include "fragtune/kernel_fs.hpp"
+#include "fragtune/sample.hpp"
+#include "fragtune/state_file.hpp"
+#include "fragtune/sysctl_d.hpp"
+
+namespace fragtune {
+
+struct DaemonOptions {
+    std::filesystem::path root = "/";                  // KernelFs root (fixture trees in tests)
+    std::string config_path = "/etc/fragtune/fragtune.toml";
+    std::optional<Mode> mode;                          // overrides the configured mode
+    std::optional<std::string> persist_path;           // overrides daemon.persist_path
+    std::optional<std::string> state_path;             // overrides daemon.state_path
+    std::optional<OnExit> on_exit;                     // overrides daemon.on_exit
+    std::optional<uint64_t> tick_usec;                 // overrides daemon.tick
+};
+
+// One knob as operators see it (D-Bus Tunables property, fragtunectl status).
+struct TunableStatus {
+    std::string name;                  // table name, e.g. "min_free_kbytes"
+    std::optional<int64_t> current;    // live value; absent when the kernel lacks the knob
+    int64_t baseline = 0;
+    std::optional<int64_t> original;
+    int64_t min = 0, max = 0;          // effective bounds
+    std::string state;                 // to_string(KnobStatus)
+    std::string reason;                // why it is in that state / last decision's reason
+};
+
+// Another sysctl.d file that sets one of our knobs.
+struct ConflictInfo {
+    std::string knob;
+    std::string file;
+    int line = 0;
+    int64_t value = 0;
+    bool overrides_ours = false;  // applied after our file at boot: the administrator's value wins
+};
+
+// Receives the daemon's events; the D-Bus adaptor implements it to emit signals.
+class DaemonListener {
+public:
+    virtual ~DaemonListener() = default;
+    virtual void on_adjusted(const HistoryEntry& entry) = 0;
+    virtual void on_allocation_failure(const AllocFailure& failure) = 0;
+    virtual void on_mode_changed(Mode mode) = 0;
+    // Status-visible state changed (values, states, signals): properties should be re-read.
+    virtual void on_state_changed() = 0;
+};
+
+class Daemon {
+public:
+    explicit Daemon(DaemonOptions options);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Loads configuration and state, removes stale temp files, takes the first sample and initialises
+    // the controller. An error here (bad configuration, unreadable /proc) means the daemon cannot run.
+    Result<void> start(uint64_t mono_usec);
+
+    // One control step at `mono_usec` with the kernel-log failures gathered since the last tick.
+    void tick(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0);
+
+    // Stop: honours on_exit (keep or restore), persists settled values, saves state.
+    void stop();
+
+    // ---- API for D-Bus and signals -------------------------------------------------------------
+    Mode mode() const;
+    uint64_t tick_usec() const;
+    std::vector<TunableStatus> tunables() const;
+    // The latest derived signals as name -> value (PSI, indices, headroom, rates, failures per order).
+    std::vector<std::pair<std::string, double>> signals() const;
+    std::vector<ConflictInfo> conflicts() const;
+    std::vector<HistoryEntry> history(size_t max) const;  // newest last
+    // One line summary for sd_notify STATUS= and fragtunectl.
+    std::string summary() const;
+    // A paragraph on one knob: what it does, its value, bounds, state, the rules that move it and the
+    // last decision. Unknown knob names are an error listing the valid ones.
+    Result<std::string> explain(std::string_view knob) const;
+
+    Result<void> set_mode(Mode mode);
+    Result<void> pin(std::string_view knob);
+    Result<void> unpin(std::string_view knob);
+    // Writes the original values back and switches to observe mode.
+    Result<void> restore();
+    // Re-reads the configuration; on errors the old configuration keeps running and the errors are
+    // returned (file:line:col each).
+    Result<void> reload();
+
+    void set_listener(DaemonListener* listener) { listener_ = listener; }
+    const KernelFs& fs() const { return fs_; }
+    const Config& config() const { return config_.config; }
+
+private:
+    struct Impl;
+    void refresh_conflicts();
+    void record(const Decision& d, bool applied);
+    bool apply(const Decision& d, uint64_t mono_usec);
+    void persist_now();
+    void save_state_now();
+    Result<void> restore_originals(std::string_view why);
+
+    DaemonOptions options_;
+    KernelFs fs_;
+    LoadedConfig config_;
+    DaemonListener* listener_ = nullptr;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fragtune
