@@ -1,6 +1,9 @@
 #include "fragtune/persist.hpp"
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -229,6 +232,40 @@ TEST_F(PersistIo, ReadOnlyEtcSaysValuesStayAppliedButAreNotPersisted) {
     auto r2 = persist_sysctl_conf(ro, "/etc/sysctl.d/90-fragtune.conf", "x");
     ASSERT_FALSE(r2.ok());
     EXPECT_EQ(r2.error().sys_errno, EROFS);
+}
+
+// The same through the real door: a read-only bind mount of etc/ in a private mount namespace (root
+// ignores permission bits, not a read-only mount). Runs in a forked child so the namespace and the
+// mount die with it; skipped where mount namespaces are not allowed (unprivileged, some
+// containers).
+TEST_F(PersistIo, ReadOnlyBindMountThroughTheRealDoor) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
+    fs::create_directories(root_ / "etc/sysctl.d");
+    std::ofstream(root_ / "etc/sysctl.d/90-fragtune.conf") << "vm.swappiness = 40\n";
+    const std::string etc = (root_ / "etc").string();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        // Exit codes: 0 as expected, 77 cannot set up (skip), others: which check failed.
+        if (::unshare(CLONE_NEWNS) != 0) ::_exit(77);
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
+        if (::mount(etc.c_str(), etc.c_str(), nullptr, MS_BIND, nullptr) != 0) ::_exit(77);
+        if (::mount(nullptr, etc.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0)
+            ::_exit(77);
+        auto r = persist_sysctl_conf(KernelFs(root_), "/etc/sysctl.d/90-fragtune.conf",
+                                     "vm.swappiness = 30\n");
+        if (r.ok()) ::_exit(1);
+        if (r.error().sys_errno != EROFS) ::_exit(2);
+        if (r.error().message.find("/etc/sysctl.d is read-only: values stay applied") != 0)
+            ::_exit(3);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "mount namespaces are not available here";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: write succeeded, 2: errno not EROFS, 3: message";
+    EXPECT_EQ(get("etc/sysctl.d/90-fragtune.conf"), "vm.swappiness = 40\n");  // untouched
 }
 
 TEST_F(PersistIo, OtherErrorsNameThePathAndStep) {
