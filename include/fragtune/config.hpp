@@ -52,7 +52,18 @@ struct KnobConfig {
     uint32_t max_changes_per_hour = 6;     // hard cap, counted over a sliding hour
     uint64_t calm_usec = 120'000'000;      // no trouble for this long before decay starts
     uint64_t decay_interval_usec = 30'000'000;  // one decay step per interval once calm
+    // min_free_kbytes only: min/max/baseline given as a share of managed lowmem ("5%" in the file).
+    // At most one of `min` and `min_lowmem_percent` is set (likewise max, baseline); the daemon resolves
+    // the percentage at run time with resolve_lowmem_percent_kib(), since lowmem changes with hotplug.
+    std::optional<double> min_lowmem_percent;
+    std::optional<double> max_lowmem_percent;
+    std::optional<double> baseline_lowmem_percent;
 };
+
+// `percent` of `managed_lowmem_kib`, rounded down to whole KiB.
+inline int64_t resolve_lowmem_percent_kib(double percent, uint64_t managed_lowmem_kib) {
+    return static_cast<int64_t>(percent * static_cast<double>(managed_lowmem_kib) / 100.0);
+}
 
 // Policy thresholds. Each pair is (raise, relax) so the controller has hysteresis.
 struct MinFreePolicy {
