@@ -71,7 +71,9 @@ struct MinFreePolicy {
     int max_failure_order = 3;           // atomic failures up to this order count as reserve starvation
     uint32_t min_dip_ticks = 2;          // zone free <= min watermark in this many of the last 8 ticks
     double kswapd_low_quick_per_sec = 5.0;  // kswapd_low_wmark_hit_quickly rate that counts as trouble
-    int64_t decay_step_kib = 4096;       // additive decay step
+    // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in
+    // 2-3 steps, so raise + decay fit in the hourly change cap (decays count as changes).
+    int64_t decay_step_kib = 16384;
 };
 struct WatermarkPolicy {
     int64_t raise_step = 20;               // additive, in 1/10000 of memory
@@ -88,6 +90,10 @@ struct CompactionPolicy {
     uint64_t kick_interval_usec = 30'000'000;  // least time between two wake-up writes
     int64_t decay_step = 10;
     bool compact_memory_fallback = false;  // one-shot /proc/sys/vm/compact_memory on kernels < 5.9
+    uint64_t compact_memory_interval_usec = 600'000'000;  // least time between two compact_memory writes
+    // After compaction was found futile, fragmentation does not raise proactiveness (nor kick) for this
+    // long: compaction that cannot move pages only burns CPU, and without this the knob would oscillate.
+    uint64_t futile_backoff_usec = 600'000'000;
 };
 struct VfsCachePolicy {
     int64_t raise_step = 50;
@@ -100,6 +106,8 @@ struct SwappinessPolicy {
     int64_t step = 10;
     double refault_file_raise_per_sec = 1000.0;  // file refaults/s that favour swapping cold anon
     double swapin_lower_per_sec = 100.0;         // pswpin/s that favour keeping anon in memory
+    double swapin_low_per_sec = 10.0;            // refaults raise only while pswpin/s is below this
+    double refault_file_relax_per_sec = 100.0;   // file refaults/s below this (and swap-ins low): calm
     int64_t decay_step = 5;
 };
 

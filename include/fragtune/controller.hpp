@@ -35,11 +35,14 @@ struct KnobState {
     std::string status_reason;            // why pinned/failed/... ("value changed to 100 by someone else")
     uint64_t last_change_usec = 0;        // mono time of the last applied change (0: never)
     std::vector<uint64_t> recent_changes_usec;  // applied changes within the last hour, oldest first
-    uint64_t last_trouble_usec = 0;       // last tick a raise rule of this knob fired
+    uint64_t last_trouble_usec = 0;       // last tick a rule of this knob fired or its signals sat
+                                          // between relax and raise thresholds (not calm)
     uint64_t last_decay_usec = 0;
     uint64_t retry_after_usec = 0;        // failed knobs are retried after this time
     uint32_t failures = 0;                // consecutive write failures (back-off doubles)
     std::string last_rule, last_reason;   // of the last decision, for status/explain
+    uint64_t last_refuse_usec = 0;        // a refusal with the same rule is repeated at most once a minute
+    std::string last_refuse_rule;
 };
 
 struct ControllerState {
@@ -48,6 +51,10 @@ struct ControllerState {
     uint64_t last_compaction_kick_usec = 0;
     uint64_t last_compact_memory_usec = 0;
     uint64_t managed_pages_total = 0;     // to tell kernel recalculation (memory hotplug) from admins
+    uint8_t atomic_failure_history = 0;   // bit i set: tick -i had atomic failures of order <= max order;
+                                          // cleared when a min_free_kbytes change is applied
+    uint64_t start_usec = 0;              // mono time of the first sample: calm is measured from here
+    uint64_t last_compaction_futile_usec = 0;  // last tick compaction was found futile (0: never)
 
     KnobState& knob(Knob k) { return knobs[index(k)]; }
     const KnobState& knob(Knob k) const { return knobs[index(k)]; }

@@ -1,0 +1,876 @@
+// The control law. See doc/policies.md for every rule id, its signal, threshold, default and
+// action.
+//
+// Shape of one tick (decide()):
+//   1. shared history (min-watermark dips, atomic failures) is shifted in;
+//   2. each knob, in table order: status bookkeeping (disabled/unsupported/failed back-off), then
+//   the
+//      administrator check (live value != what we wrote -> pin, or adopt a kernel recalculation),
+//      then its policy proposes at most one raise/lower/decay, then the guards shape or refuse it:
+//      bounds (configured/table ∩ kernel range, min_free_kbytes: >= baseline and <= safety cap),
+//      the max step, the per-knob cooldown, the sliding-hour change cap, and for min_free_kbytes
+//      raises the low-watermark safety guard. Compaction turns a raise blocked by its maximum or
+//      the cooldown into a kick (same value rewritten) at most once per kick interval.
+// Nothing here reads a clock or a file: time is sample.mono_usec.
+#include "fragtune/controller.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+namespace fragtune {
+
+std::string_view to_string(KnobStatus s) {
+    switch (s) {
+        case KnobStatus::tuning:
+            return "tuning";
+        case KnobStatus::pinned:
+            return "pinned";
+        case KnobStatus::conflict:
+            return "conflict";
+        case KnobStatus::failed:
+            return "failed";
+        case KnobStatus::unsupported:
+            return "unsupported";
+        case KnobStatus::disabled:
+            return "disabled";
+    }
+    return "?";
+}
+
+std::string_view to_string(Action a) {
+    switch (a) {
+        case Action::raise:
+            return "raise";
+        case Action::lower:
+            return "lower";
+        case Action::decay:
+            return "decay";
+        case Action::kick:
+            return "kick";
+        case Action::refuse:
+            return "refuse";
+        case Action::pin:
+            return "pin";
+        case Action::compact:
+            return "compact";
+    }
+    return "?";
+}
+
+std::string format_decision(const Decision& d) {
+    if (d.action == Action::compact)
+        return fmt::format("vm.compact_memory <- 1 [compact: {}] {}", d.rule, d.reason);
+    return fmt::format("{} {} -> {} [{}: {}] {}", spec(d.knob).sysctl, d.old_value, d.new_value,
+                       to_string(d.action), d.rule, d.reason);
+}
+
+namespace {
+
+constexpr uint64_t kHourUsec = 3'600'000'000ULL;
+// A refusal with an unchanged rule is reported again at most this often (not every tick).
+constexpr uint64_t kRefuseRepeatUsec = 60'000'000ULL;
+// Write failures back off from this, doubling per consecutive failure, up to an hour.
+constexpr uint64_t kFailBackoffBaseUsec = 10'000'000ULL;
+// Writing compaction_proactiveness wakes proactive compaction at once since 5.15 (the sysctl
+// handler calls wakeup_kcompactd for every node on a non-zero write); before that a rewrite does
+// nothing.
+constexpr KernelVersion kKickSince{5, 15};
+constexpr int64_t kDefaultWatermarkScaleFactor = 10;
+
+__extension__ using u128 = unsigned __int128;
+
+// Zones the kernel leaves out of lowmem_pages in __setup_per_zone_wmarks (Device has no managed
+// pages anyway, the brief lists it here too).
+bool is_lowmem_zone(std::string_view zone) {
+    return zone != "Movable" && zone != "HighMem" && zone != "Device";
+}
+// Zones whose min watermark is the small clamp(managed / 1024, 32, 128) instead of a share.
+bool is_highmem_like_zone(std::string_view zone) {
+    return zone == "Movable" || zone == "HighMem";
+}
+
+uint64_t page_kib(uint64_t page_size) {
+    return std::max<uint64_t>(page_size / 1024, 1);
+}
+
+uint64_t lowmem_managed_pages(const ZoneInfo& zones) {
+    uint64_t sum = 0;
+    for (const auto& z : zones.zones)
+        if (is_lowmem_zone(z.zone)) sum += z.managed;
+    return sum;
+}
+
+uint64_t managed_pages_total(const ZoneInfo& zones) {
+    uint64_t sum = 0;
+    for (const auto& z : zones.zones) sum += z.managed;
+    return sum;
+}
+
+std::optional<CounterDelta> counter(const Signals& s, std::string_view name) {
+    auto it = s.counters.find(name);
+    if (it == s.counters.end()) return std::nullopt;
+    return it->second;
+}
+double rate(const Signals& s, std::string_view name) {
+    auto c = counter(s, name);
+    return c ? c->per_sec : 0.0;
+}
+uint64_t delta(const Signals& s, std::string_view name) {
+    auto c = counter(s, name);
+    return c ? c->delta : 0;
+}
+
+std::string secs(uint64_t usec) {
+    return fmt::format("{:.1f} s", static_cast<double>(usec) / 1e6);
+}
+
+uint32_t atomic_failures(const Signals& s, int max_order) {
+    uint32_t n = 0;
+    for (const auto& [order, count] : s.atomic_failures_by_order)
+        if (order <= max_order) n += count;
+    return n;
+}
+
+uint32_t high_order_failures(const Signals& s, int max_order) {
+    uint32_t n = 0;
+    for (const auto& [order, count] : s.failures_by_order)
+        if (order > max_order) n += count;
+    return n;
+}
+
+size_t recent_change_count(const KnobState& ks, uint64_t now) {
+    return static_cast<size_t>(std::count_if(ks.recent_changes_usec.begin(),
+                                             ks.recent_changes_usec.end(),
+                                             [&](uint64_t t) { return t + kHourUsec > now; }));
+}
+
+// What a policy wants this tick, before the guards.
+struct Proposal {
+    Action action = Action::raise;
+    int64_t target = 0;
+    std::string rule, reason;
+};
+
+struct Tick {
+    const Sample& sample;
+    const ControllerState& state;
+    const Config& config;
+    ControllerState& next;
+    uint64_t now = 0;
+};
+
+void mark_not_calm(const Tick& t, Knob k) {
+    t.next.knob(k).last_trouble_usec = t.now;
+}
+
+// Calm for the knob's calm_usec: no rule fired and no signal sat between relax and raise
+// thresholds.
+bool is_calm(const Tick& t, Knob k) {
+    const auto& ks = t.next.knob(k);
+    uint64_t since = std::max(ks.last_trouble_usec, t.state.start_usec);
+    return t.now >= since && t.now - since >= t.config.knob(k).calm_usec;
+}
+
+// One step back towards the baseline (from either side), once per decay interval, once calm.
+std::optional<Proposal> decay_proposal(const Tick& t, Knob k, int64_t cur, int64_t step,
+                                       std::string_view why) {
+    const auto& ks = t.next.knob(k);
+    const auto& kc = t.config.knob(k);
+    if (cur == ks.baseline || !is_calm(t, k)) return std::nullopt;
+    if (ks.last_decay_usec != 0 && t.now - ks.last_decay_usec < kc.decay_interval_usec)
+        return std::nullopt;
+    step = std::max<int64_t>(step, 1);
+    int64_t target =
+        cur > ks.baseline ? std::max(ks.baseline, cur - step) : std::min(ks.baseline, cur + step);
+    uint64_t since = std::max(ks.last_trouble_usec, t.state.start_usec);
+    return Proposal{Action::decay, target, "decay",
+                    fmt::format("calm for {} ({}); stepping back towards baseline {}",
+                                secs(t.now - since), why, ks.baseline)};
+}
+
+// ---- policies
+// ---------------------------------------------------------------------------------------
+
+std::optional<Proposal> policy_min_free(const Tick& t, int64_t cur) {
+    const auto& p = t.config.min_free;
+    const Signals& s = t.sample.signals;
+    const Knob k = Knob::min_free_kbytes;
+
+    uint32_t atomic = atomic_failures(s, p.max_failure_order);
+    int dips = std::popcount(t.next.min_dip_history);
+    double lowq = rate(s, "kswapd_low_wmark_hit_quickly");
+    size_t zones = s.zones.size();
+
+    std::vector<std::string> why;
+    std::string rule;
+    if (atomic > 0) {
+        rule = "atomic-failures";
+        std::string orders;
+        for (const auto& [order, count] : s.atomic_failures_by_order)
+            if (order <= p.max_failure_order && count > 0)
+                orders += fmt::format("{}order-{}: {}", orders.empty() ? "" : ", ", order, count);
+        if (s.atomic_failures_by_order.size() == 1)
+            why.push_back(fmt::format("{} atomic order-{} failure{} in {}", atomic,
+                                      s.atomic_failures_by_order.begin()->first,
+                                      atomic == 1 ? "" : "s", secs(s.interval_usec)));
+        else
+            why.push_back(fmt::format("{} atomic failures ({}) in {}", atomic, orders,
+                                      secs(s.interval_usec)));
+        why.push_back(
+            fmt::format("{} of {} zones at or below min", s.zones_at_or_below_min, zones));
+    }
+    if (dips >= static_cast<int>(p.min_dip_ticks)) {
+        if (rule.empty()) rule = "min-watermark-dips";
+        why.push_back(
+            fmt::format("zones at or below min in {} of the last 8 ticks (>= {}); now {} of {}",
+                        dips, p.min_dip_ticks, s.zones_at_or_below_min, zones));
+    }
+    if (lowq > p.kswapd_low_quick_per_sec) {
+        if (rule.empty()) rule = "kswapd-low-quick";
+        why.push_back(fmt::format("kswapd hit the low watermark quickly {:.1f}/s (> {:.1f}/s)",
+                                  lowq, p.kswapd_low_quick_per_sec));
+    }
+    if (rule.empty() && t.next.atomic_failure_history != 0) {
+        // Failures seen in the last 8 ticks that no applied change has answered yet (e.g. the raise
+        // was refused as unsafe then): still trouble.
+        rule = "atomic-failures";
+        why.push_back(
+            fmt::format("atomic failures in {} of the last 8 ticks, not yet answered by a change",
+                        std::popcount(t.next.atomic_failure_history)));
+    }
+
+    if (!rule.empty()) {
+        mark_not_calm(t, k);
+        int64_t target =
+            p.raise_factor > 1.0
+                ? static_cast<int64_t>(std::ceil(static_cast<double>(cur) * p.raise_factor))
+                : cur + p.decay_step_kib;
+        if (target <= cur) target = cur + 1;
+        std::string reason;
+        for (const auto& w : why) reason += (reason.empty() ? "" : "; ") + w;
+        return Proposal{Action::raise, target, rule, reason};
+    }
+    return decay_proposal(t, k, cur, p.decay_step_kib, "no atomic failures, no min-watermark dips");
+}
+
+std::optional<Proposal> policy_watermark(const Tick& t, int64_t cur) {
+    const auto& p = t.config.watermark;
+    const Signals& s = t.sample.signals;
+    const Knob k = Knob::watermark_scale_factor;
+
+    double allocstall = rate(s, "allocstall");
+    uint64_t scan_direct = delta(s, "pgscan_direct");
+    std::optional<double> psi = s.psi_some_percent;
+    bool psi_high = psi && *psi >= p.psi_some_raise_percent;
+    bool stalls = allocstall >= p.allocstall_raise_per_sec || scan_direct > 0 || psi_high;
+    // Pure atomic starvation: atomic failures while every zone below low is already at or below
+    // min. Free memory fell through the low..min band into the reserve; that is min_free_kbytes'
+    // job, a wider low..min gap would only make kswapd work harder.
+    bool pure_atomic = atomic_failures(s, t.config.min_free.max_failure_order) > 0 &&
+                       s.zones_below_low == s.zones_at_or_below_min;
+
+    if (stalls && s.zones_below_low > 0 && !pure_atomic) {
+        mark_not_calm(t, k);
+        std::string psi_text = psi ? fmt::format("{:.1f}%", *psi) : std::string("n/a");
+        return Proposal{
+            Action::raise, cur + p.raise_step, "direct-reclaim",
+            fmt::format("direct reclaim: {:.1f} allocstalls/s (>= {:.1f}), pgscan_direct {} in {}, "
+                        "PSI some "
+                        "{} (>= {:.1f}%); {} of {} zones below low",
+                        allocstall, p.allocstall_raise_per_sec, scan_direct, secs(s.interval_usec),
+                        psi_text, p.psi_some_raise_percent, s.zones_below_low, s.zones.size())};
+    }
+    // Hysteresis: any direct reclaim, or PSI above the relax threshold, is not calm.
+    if (allocstall > 0 || scan_direct > 0 || (psi && *psi >= p.psi_some_relax_percent)) {
+        mark_not_calm(t, k);
+        return std::nullopt;
+    }
+    if (cur > t.next.knob(k).baseline && delta(s, "pgscan_kswapd") > 0) {
+        // kswapd busy with no direct stalls for calm_usec: a wide low..high gap only makes kswapd
+        // reclaim more than needed. Step back faster (raise_step), never below the baseline.
+        auto d = decay_proposal(t, k, cur, p.raise_step, "");
+        if (!d) return std::nullopt;
+        uint64_t since = std::max(t.next.knob(k).last_trouble_usec, t.state.start_usec);
+        return Proposal{
+            Action::lower, d->target, "kswapd-busy",
+            fmt::format("kswapd busy (pgscan_kswapd {} in {}) with no direct reclaim for {}",
+                        delta(s, "pgscan_kswapd"), secs(s.interval_usec), secs(t.now - since))};
+    }
+    return decay_proposal(t, k, cur, p.decay_step, "no direct reclaim, PSI low");
+}
+
+struct Fragmentation {
+    bool high = false;       // some target order at or above the raise threshold
+    bool plentiful = false;  // every target order below the relax threshold
+    std::string text;        // "order-9 unusable free index 870/1000"
+};
+
+Fragmentation fragmentation(const Signals& s, const CompactionPolicy& p) {
+    Fragmentation f;
+    f.plentiful = !s.targets.empty();
+    const OrderSignals* worst = nullptr;
+    for (const auto& o : s.targets) {
+        if (o.unusable_permille >= p.unusable_raise_permille) f.high = true;
+        if (o.unusable_permille >= p.unusable_relax_permille) f.plentiful = false;
+        if (!worst || o.unusable_permille > worst->unusable_permille) worst = &o;
+    }
+    if (worst)
+        f.text = fmt::format("order-{} unusable free index {}/1000 ({} free blocks)", worst->order,
+                             worst->unusable_permille, worst->free_blocks);
+    return f;
+}
+
+std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want_kick,
+                                          std::string& kick_why) {
+    const auto& p = t.config.compaction;
+    const Signals& s = t.sample.signals;
+    const Knob k = Knob::compaction_proactiveness;
+
+    auto frag = fragmentation(s, p);
+    uint64_t stall = delta(s, "compact_stall");
+    uint64_t fallback = delta(s, "thp_fault_fallback");
+    uint64_t fail = delta(s, "compact_fail");
+    uint64_t success = delta(s, "compact_success");
+    uint32_t high_fail = high_order_failures(s, t.config.min_free.max_failure_order);
+
+    if (fail > 0 &&
+        static_cast<double>(fail) > p.futile_fail_ratio * static_cast<double>(success)) {
+        mark_not_calm(t, k);
+        t.next.last_compaction_futile_usec = t.now;
+        return Proposal{
+            Action::lower, cur - p.raise_step, "compaction-futile",
+            fmt::format("compact_fail {} vs compact_success {} in {} (> {:.1f}x): compaction is "
+                        "futile, backing off",
+                        fail, success, secs(s.interval_usec), p.futile_fail_ratio)};
+    }
+    bool raise = frag.high || stall > 0 || fallback > 0 || high_fail > 0;
+    if (raise) {
+        mark_not_calm(t, k);
+        uint64_t futile_at = t.state.last_compaction_futile_usec;
+        if (futile_at != 0 && t.now - futile_at < p.futile_backoff_usec) {
+            t.next.knob(k).last_reason =
+                fmt::format("fragmentation high but compaction was futile {} ago: holding for {}",
+                            secs(t.now - futile_at), secs(p.futile_backoff_usec));
+            return std::nullopt;
+        }
+        std::vector<std::string> why;
+        if (frag.high)
+            why.push_back(fmt::format("{} (>= {}/1000)", frag.text, p.unusable_raise_permille));
+        if (stall > 0) why.push_back(fmt::format("compact_stall {}", stall));
+        if (fallback > 0) why.push_back(fmt::format("thp_fault_fallback {}", fallback));
+        if (high_fail > 0)
+            why.push_back(fmt::format("{} allocation failure{} of order > {}", high_fail,
+                                      high_fail == 1 ? "" : "s",
+                                      t.config.min_free.max_failure_order));
+        std::string reason;
+        for (const auto& w : why) reason += (reason.empty() ? "" : ", ") + w;
+        reason += fmt::format(" in {}", secs(s.interval_usec));
+        want_kick = frag.high;
+        kick_why = frag.text;
+        return Proposal{Action::raise, cur + p.raise_step, "fragmentation", reason};
+    }
+    if (!frag.plentiful) {
+        mark_not_calm(t, k);  // between the thresholds: hold
+        return std::nullopt;
+    }
+    return decay_proposal(t, k, cur, p.decay_step,
+                          fmt::format("{} < {}/1000", frag.text, p.unusable_relax_permille));
+}
+
+std::optional<Proposal> policy_vfs_cache(const Tick& t, int64_t cur) {
+    const auto& p = t.config.vfs_cache;
+    const Signals& s = t.sample.signals;
+    const Knob k = Knob::vfs_cache_pressure;
+    if (!s.sreclaimable_kib || s.mem_total_kib == 0) {
+        t.next.knob(k).last_reason = "no SReclaimable in /proc/meminfo: slab share unknown";
+        return std::nullopt;
+    }
+    double share = static_cast<double>(*s.sreclaimable_kib) / static_cast<double>(s.mem_total_kib);
+    auto frag = fragmentation(s, t.config.compaction);
+    bool fragmented = s.max_fragmentation_score >= p.fragmentation_score || frag.high;
+
+    if (share >= p.slab_raise_share && fragmented) {
+        mark_not_calm(t, k);
+        return Proposal{
+            Action::raise, cur + p.raise_step, "slab-fragmentation",
+            fmt::format("SReclaimable {} KiB = {:.1f}% of MemTotal (>= {:.1f}%) while fragmented: "
+                        "fragmentation score {} (>= {}), {}",
+                        *s.sreclaimable_kib, share * 100, p.slab_raise_share * 100,
+                        s.max_fragmentation_score, p.fragmentation_score, frag.text)};
+    }
+    if (share < p.slab_relax_share) {
+        // Slab is small again: straight back to the baseline (one change instead of many small
+        // ones).
+        const auto& ks = t.next.knob(k);
+        if (cur == ks.baseline) return std::nullopt;
+        return Proposal{
+            Action::decay, ks.baseline, "decay",
+            fmt::format("SReclaimable {:.1f}% of MemTotal (< {:.1f}%): back to baseline",
+                        share * 100, p.slab_relax_share * 100)};
+    }
+    if (fragmented) {
+        mark_not_calm(t, k);  // slab share between the thresholds while fragmented: hold
+        return std::nullopt;
+    }
+    return decay_proposal(t, k, cur, p.decay_step, "not fragmented");
+}
+
+std::optional<Proposal> policy_swappiness(const Tick& t, int64_t cur) {
+    const auto& p = t.config.swappiness;
+    const Signals& s = t.sample.signals;
+    const Knob k = Knob::swappiness;
+    if (s.swap_total_kib == 0) {
+        t.next.knob(k).last_reason = "no swap: swappiness has no effect";
+        return std::nullopt;
+    }
+    if (s.interval_usec == 0) return std::nullopt;  // no rates yet
+    double refault = rate(s, "workingset_refault_file");
+    double swapin = rate(s, "pswpin");
+    if (swapin >= p.swapin_lower_per_sec) {
+        mark_not_calm(t, k);
+        return Proposal{Action::lower, cur - p.step, "swap-ins",
+                        fmt::format("{:.0f} swap-ins/s (>= {:.0f}/s): keep anonymous memory in RAM",
+                                    swapin, p.swapin_lower_per_sec)};
+    }
+    if (refault >= p.refault_file_raise_per_sec && swapin < p.swapin_low_per_sec) {
+        mark_not_calm(t, k);
+        return Proposal{
+            Action::raise, cur + p.step, "refaults",
+            fmt::format("{:.0f} file refaults/s (>= {:.0f}/s) with {:.0f} swap-ins/s (< {:.0f}/s): "
+                        "favour swapping cold anonymous memory",
+                        refault, p.refault_file_raise_per_sec, swapin, p.swapin_low_per_sec)};
+    }
+    if (refault >= p.refault_file_relax_per_sec || swapin >= p.swapin_low_per_sec) {
+        mark_not_calm(t, k);
+        return std::nullopt;
+    }
+    return decay_proposal(t, k, cur, p.decay_step, "refaults and swap-ins low");
+}
+
+// ---- guards
+// -----------------------------------------------------------------------------------------
+
+struct SafetyView {
+    uint64_t free_kib = 0;  // free memory of lowmem zones
+    uint64_t low_kib = 0;   // predicted total low watermark of lowmem zones
+};
+
+SafetyView safety_view(const Sample& sample, int64_t min_free_kbytes) {
+    int64_t wsf = sample.knob(Knob::watermark_scale_factor).value_or(kDefaultWatermarkScaleFactor);
+    auto wm = predict_watermarks(sample.zoneinfo, min_free_kbytes, wsf);
+    SafetyView v;
+    for (size_t i = 0; i < sample.zoneinfo.zones.size(); ++i) {
+        const auto& z = sample.zoneinfo.zones[i];
+        if (!is_lowmem_zone(z.zone)) continue;
+        v.free_kib += z.free * page_kib(4096);
+        v.low_kib += wm[i].low * page_kib(4096);
+    }
+    return v;
+}
+
+bool safe(const Sample& sample, int64_t value, uint64_t margin_kib) {
+    auto v = safety_view(sample, value);
+    return v.free_kib >= v.low_kib + margin_kib;
+}
+
+std::optional<Decision> refuse(const Tick& t, Knob k, int64_t cur, int64_t wanted, std::string rule,
+                               std::string reason) {
+    auto& ks = t.next.knob(k);
+    ks.last_rule = rule;
+    ks.last_reason = reason;
+    if (ks.last_refuse_rule == rule && ks.last_refuse_usec != 0 &&
+        t.now - ks.last_refuse_usec < kRefuseRepeatUsec)
+        return std::nullopt;
+    ks.last_refuse_rule = rule;
+    ks.last_refuse_usec = t.now;
+    return Decision{k, Action::refuse, cur, wanted, std::move(rule), std::move(reason), false};
+}
+
+// Only a non-zero write wakes proactive compaction, and only since 5.15.
+bool kicks_supported(const Sample& sample, int64_t cur) {
+    return sample.kernel && *sample.kernel >= kKickSince && cur > 0;
+}
+
+std::optional<Decision> kick(const Tick& t, int64_t cur, const std::string& frag_text,
+                             std::string_view blocked_by) {
+    const auto& p = t.config.compaction;
+    if (!kicks_supported(t.sample, cur)) return std::nullopt;
+    uint64_t last = t.state.last_compaction_kick_usec;
+    if (last != 0 && t.now - last < p.kick_interval_usec) return std::nullopt;
+    t.next.last_compaction_kick_usec = t.now;
+    auto& ks = t.next.knob(Knob::compaction_proactiveness);
+    Decision d{
+        Knob::compaction_proactiveness,
+        Action::kick,
+        cur,
+        cur,
+        "compaction-kick",
+        fmt::format("{} (>= {}/1000) and {}: rewriting {} wakes kcompactd now instead of after its "
+                    "~30 s deferral (kernel >= 5.15)",
+                    frag_text, p.unusable_raise_permille, blocked_by, cur),
+        true};
+    ks.last_rule = d.rule;
+    ks.last_reason = d.reason;
+    return d;
+}
+
+// Shapes a proposal into a decision (or a refusal, or nothing) under the rules every knob obeys.
+std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bool want_kick,
+                              const std::string& kick_why) {
+    auto& ks = t.next.knob(k);
+    const auto& kc = t.config.knob(k);
+    const bool is_compaction = k == Knob::compaction_proactiveness;
+    Range b = effective_bounds(k, ks, t.config, t.sample);
+    std::string notes;
+
+    int64_t target = p.target;
+    if (p.action == Action::raise) {
+        if (target > b.max) {
+            target = std::max(cur, b.max);
+            if (k == Knob::min_free_kbytes &&
+                b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety))
+                notes += fmt::format("; capped at {} KiB ({:.1f}% of managed lowmem)", b.max,
+                                     t.config.safety.max_min_free_lowmem_percent);
+            else
+                notes += fmt::format("; capped at the upper bound {}", b.max);
+        }
+    } else if (p.action == Action::lower) {
+        if (target < b.min) target = std::min(cur, b.min);
+    }
+    if (kc.max_step > 0 && std::llabs(target - cur) > kc.max_step) {
+        target = target > cur ? cur + kc.max_step : cur - kc.max_step;
+        notes += fmt::format("; limited to a step of {}", kc.max_step);
+    }
+
+    if (target == cur) {
+        if (p.action == Action::decay) return std::nullopt;
+        if (is_compaction && p.action == Action::raise && want_kick &&
+            kicks_supported(t.sample, cur)) {
+            // At the maximum under sustained fragmentation is the normal state: kick when the
+            // interval allows, otherwise hold quietly instead of refusing every minute.
+            if (auto d = kick(t, cur, kick_why,
+                              fmt::format("proactiveness already at its maximum {}", b.max)))
+                return d;
+            ks.last_rule = p.rule;
+            ks.last_reason = fmt::format("{}; at the maximum {}, waiting for the kick interval",
+                                         p.reason, b.max);
+            return std::nullopt;
+        }
+        if (p.action == Action::raise && k == Knob::min_free_kbytes &&
+            b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety))
+            return refuse(
+                t, k, cur, p.target, "safety-cap",
+                fmt::format("{}; refused: {} KiB is the cap ({:.1f}% of managed lowmem)", p.reason,
+                            b.max, t.config.safety.max_min_free_lowmem_percent));
+        return refuse(
+            t, k, cur, p.target, "at-bound",
+            fmt::format("{}; refused: already at the bound [{}, {}]", p.reason, b.min, b.max));
+    }
+
+    // Cooldown: hold silently (the rule will fire again next tick if the trouble lasts).
+    if (ks.last_change_usec != 0 && t.now - ks.last_change_usec < kc.cooldown_usec) {
+        if (is_compaction && p.action == Action::raise && want_kick)
+            if (auto d = kick(t, cur, kick_why,
+                              fmt::format("the cooldown forbids a change for another {}",
+                                          secs(ks.last_change_usec + kc.cooldown_usec - t.now))))
+                return d;
+        ks.last_rule = p.rule;
+        ks.last_reason = fmt::format("{}; waiting for the cooldown ({} left)", p.reason,
+                                     secs(ks.last_change_usec + kc.cooldown_usec - t.now));
+        return std::nullopt;
+    }
+    // Sliding-hour cap on changes (decays count too; they wait silently).
+    size_t changes = recent_change_count(ks, t.now);
+    if (changes >= kc.max_changes_per_hour) {
+        if (is_compaction && p.action == Action::raise && want_kick)
+            if (auto d = kick(t, cur, kick_why,
+                              fmt::format("the hourly cap of {} changes is reached",
+                                          kc.max_changes_per_hour)))
+                return d;
+        if (p.action == Action::decay) return std::nullopt;
+        return refuse(t, k, cur, target, "rate-limit",
+                      fmt::format("{}; refused: {} changes in the last hour (cap {})", p.reason,
+                                  changes, kc.max_changes_per_hour));
+    }
+
+    // Safety guard for min_free_kbytes raises, whatever the configuration says.
+    if (k == Knob::min_free_kbytes && p.action == Action::raise) {
+        const uint64_t margin = t.config.safety.margin_kib;
+        if (!safe(t.sample, target, margin)) {
+            auto v = safety_view(t.sample, target);
+            int64_t lo = cur,
+                    hi = target;  // largest safe value in [cur, target): lo safe or == cur
+            if (!safe(t.sample, cur, margin)) hi = cur;
+            while (hi - lo > 1) {
+                int64_t mid = lo + (hi - lo) / 2;
+                if (safe(t.sample, mid, margin))
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            std::string numbers = fmt::format(
+                "free lowmem {} KiB must stay {} KiB above the predicted low watermark ({} KiB at "
+                "{} KiB)",
+                v.free_kib, margin, v.low_kib, target);
+            if (lo <= cur)
+                return refuse(t, k, cur, target, "safety-low-watermark",
+                              fmt::format("{}; refused: {}", p.reason, numbers));
+            notes += fmt::format("; limited to {} KiB by the safety guard: {}", lo, numbers);
+            target = lo;
+        }
+    }
+
+    Decision d{k, p.action, cur, target, p.rule, p.reason + notes, true};
+    ks.last_rule = d.rule;
+    ks.last_reason = d.reason;
+    if (p.action == Action::decay || p.action == Action::lower) ks.last_decay_usec = t.now;
+    return d;
+}
+
+// The administrator wins: a live value that is not what we wrote pins the knob, except a larger
+// min_free_kbytes after the managed page count changed, which is the kernel's own recalculation.
+//
+// Assumption (mm/page_alloc.c calculate_min_free_kbytes, init_per_zone_wmark_min): on memory
+// hotplug the kernel recomputes min_free_kbytes and only applies it when it is larger than the
+// value last written by user space (user_min_free_kbytes), so a kernel recalculation after our
+// write shows up as "managed pages changed and the value went up". khugepaged's
+// set_recommended_min_free_kbytes (THP enabled at run time) raises it without a managed-pages
+// change; that case is treated as an administrator's write (pinned), the conservative side.
+std::optional<Decision> check_owner(const Tick& t, Knob k, int64_t live, uint64_t managed_now) {
+    auto& ks = t.next.knob(k);
+    std::optional<int64_t> expected = ks.last_written ? ks.last_written : ks.original;
+    if (!expected || live == *expected) return std::nullopt;
+    uint64_t managed_before = t.state.managed_pages_total;
+    if (k == Knob::min_free_kbytes && managed_before != 0 && managed_before != managed_now &&
+        live > *expected) {
+        Decision d{
+            k,
+            Action::raise,
+            *expected,
+            live,
+            "kernel-recalculated",
+            fmt::format(
+                "the kernel recalculated min_free_kbytes to {} KiB after managed memory changed "
+                "from {} to {} pages (memory hotplug); adopted as the new baseline (was {})",
+                live, managed_before, managed_now, ks.baseline),
+            false};
+        ks.baseline = live;
+        ks.last_written = live;
+        ks.last_rule = d.rule;
+        ks.last_reason = d.reason;
+        return d;
+    }
+    ks.status = KnobStatus::pinned;
+    ks.status_reason =
+        ks.last_written
+            ? fmt::format("changed to {} by someone else (we wrote {})", live, *expected)
+            : fmt::format("changed to {} by someone else (it was {} at start)", live, *expected);
+    ks.last_rule = "admin-override";
+    ks.last_reason = ks.status_reason;
+    return Decision{k, Action::pin, *expected, live, "admin-override", ks.status_reason, false};
+}
+
+}  // namespace
+
+// ---- watermark prediction
+// ---------------------------------------------------------------------------
+
+std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
+                                               int64_t watermark_scale_factor, uint64_t page_size) {
+    const uint64_t pages_min =
+        static_cast<uint64_t>(std::max<int64_t>(min_free_kbytes, 0)) / page_kib(page_size);
+    const uint64_t wsf = static_cast<uint64_t>(std::max<int64_t>(watermark_scale_factor, 0));
+    uint64_t lowmem_pages = 0;
+    for (const auto& z : zones.zones)
+        if (!is_highmem_like_zone(z.zone) && is_lowmem_zone(z.zone)) lowmem_pages += z.managed;
+
+    std::vector<ZoneWatermarks> out;
+    out.reserve(zones.zones.size());
+    for (const auto& z : zones.zones) {
+        // tmp = pages_min * managed / lowmem_pages, the zone's proportional share (also for
+        // highmem-like zones, where it only feeds the gap below).
+        uint64_t share = lowmem_pages == 0
+                             ? 0
+                             : static_cast<uint64_t>(u128{pages_min} * z.managed / lowmem_pages);
+        uint64_t min = share;
+        if (is_highmem_like_zone(z.zone)) min = std::clamp<uint64_t>(z.managed / 1024, 32, 128);
+        // mult_frac(managed, watermark_scale_factor, 10000)
+        uint64_t scaled = (z.managed / 10000) * wsf + (z.managed % 10000) * wsf / 10000;
+        uint64_t gap = std::max(share >> 2, scaled);
+        out.push_back(ZoneWatermarks{z.node, z.zone, min, min + gap, min + 2 * gap});
+    }
+    return out;
+}
+
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety, uint64_t page_size) {
+    double kib = static_cast<double>(lowmem_managed_pages(zones) * page_kib(page_size));
+    return static_cast<int64_t>(kib * safety.max_min_free_lowmem_percent / 100.0);
+}
+
+Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const Sample& sample) {
+    const auto& t = spec(k);
+    const auto& kc = config.knob(k);
+    Range kr = kernel_range(k, sample.kernel);
+    Range r{std::max(kc.min.value_or(t.default_min), kr.min),
+            std::min(kc.max.value_or(t.default_max), kr.max)};
+    if (k == Knob::min_free_kbytes) {
+        r.min = std::max(r.min, ks.baseline);
+        r.max = std::min(r.max, min_free_cap_kib(sample.zoneinfo, config.safety));
+    }
+    if (r.max < r.min) r.max = r.min;  // contradictory configuration: hold at the lower bound
+    return r;
+}
+
+// ---- state
+// ------------------------------------------------------------------------------------------
+
+ControllerState initial_state(const Sample& first, const Config& config) {
+    ControllerState s;
+    s.start_usec = first.mono_usec;
+    s.managed_pages_total = managed_pages_total(first.zoneinfo);
+    for (const auto& t : kTunables) {
+        auto& ks = s.knob(t.knob);
+        const auto& kc = config.knob(t.knob);
+        ks.original = first.knob(t.knob);
+        ks.baseline = kc.baseline.value_or(ks.original.value_or(0));
+        if (!kc.enabled) {
+            ks.status = KnobStatus::disabled;
+            ks.status_reason = "disabled in the configuration";
+        } else if (!ks.original) {
+            ks.status = KnobStatus::unsupported;
+            ks.status_reason = fmt::format("this kernel has no {}", t.proc_path);
+        }
+    }
+    return s;
+}
+
+Step decide(const Sample& sample, const ControllerState& state, const Config& config) {
+    Step step;
+    step.next = state;
+    Tick t{sample, state, config, step.next, sample.mono_usec};
+    const Signals& s = sample.signals;
+
+    step.next.min_dip_history =
+        static_cast<uint8_t>((state.min_dip_history << 1) | (s.zones_at_or_below_min > 0 ? 1 : 0));
+    step.next.atomic_failure_history =
+        static_cast<uint8_t>((state.atomic_failure_history << 1) |
+                             (atomic_failures(s, config.min_free.max_failure_order) > 0 ? 1 : 0));
+    const uint64_t managed_now = managed_pages_total(sample.zoneinfo);
+
+    for (const auto& spec_row : kTunables) {
+        const Knob k = spec_row.knob;
+        auto& ks = step.next.knob(k);
+        const auto& kc = config.knob(k);
+
+        // Configuration reloads switch knobs on and off.
+        if (!kc.enabled && ks.status != KnobStatus::disabled) {
+            ks.status = KnobStatus::disabled;
+            ks.status_reason = "disabled in the configuration";
+        } else if (kc.enabled && ks.status == KnobStatus::disabled) {
+            ks.status = ks.original ? KnobStatus::tuning : KnobStatus::unsupported;
+            ks.status_reason.clear();
+        }
+        if (k == Knob::compaction_proactiveness && ks.status == KnobStatus::unsupported &&
+            config.compaction.compact_memory_fallback) {
+            // Kernels without proactive compaction: optional one-shot compaction when high-order
+            // availability collapses.
+            auto frag = fragmentation(s, config.compaction);
+            bool empty_target =
+                std::any_of(s.targets.begin(), s.targets.end(),
+                            [](const OrderSignals& o) { return o.free_blocks == 0; });
+            uint32_t high_fail = high_order_failures(s, config.min_free.max_failure_order);
+            uint64_t last = state.last_compact_memory_usec;
+            if (frag.high && (empty_target || high_fail > 0) &&
+                (last == 0 || t.now - last >= config.compaction.compact_memory_interval_usec)) {
+                step.next.last_compact_memory_usec = t.now;
+                step.decisions.push_back(Decision{
+                    k, Action::compact, 0, 0, "fragmentation",
+                    fmt::format(
+                        "{} (>= {}/1000), {} allocation failures of order > {}; this kernel has no "
+                        "compaction_proactiveness",
+                        frag.text, config.compaction.unusable_raise_permille, high_fail,
+                        config.min_free.max_failure_order),
+                    true});
+            }
+            continue;
+        }
+        if (ks.status != KnobStatus::tuning && ks.status != KnobStatus::failed) continue;
+        if (ks.status == KnobStatus::failed && t.now < ks.retry_after_usec) continue;
+        auto live = sample.knob(k);
+        if (!live) {
+            ks.last_reason = "value not readable in this sample";
+            continue;
+        }
+        if (auto d = check_owner(t, k, *live, managed_now)) {
+            step.decisions.push_back(std::move(*d));
+            if (ks.status == KnobStatus::pinned) continue;
+        }
+        const int64_t cur = *live;
+
+        bool want_kick = false;
+        std::string kick_why;
+        std::optional<Proposal> p;
+        switch (k) {
+            case Knob::min_free_kbytes:
+                p = policy_min_free(t, cur);
+                break;
+            case Knob::watermark_scale_factor:
+                p = policy_watermark(t, cur);
+                break;
+            case Knob::compaction_proactiveness:
+                p = policy_compaction(t, cur, want_kick, kick_why);
+                break;
+            case Knob::vfs_cache_pressure:
+                p = policy_vfs_cache(t, cur);
+                break;
+            case Knob::swappiness:
+                p = policy_swappiness(t, cur);
+                break;
+        }
+        if (!p) continue;
+        if (auto d = guard(t, k, cur, std::move(*p), want_kick, kick_why))
+            step.decisions.push_back(std::move(*d));
+    }
+    step.next.managed_pages_total = managed_now;
+    return step;
+}
+
+void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec) {
+    auto& ks = state.knob(k);
+    // Compared with what was there before: our last write, else the value found at start.
+    std::optional<int64_t> before = ks.last_written ? ks.last_written : ks.original;
+    bool changed = !before || *before != value;
+    ks.last_written = value;
+    if (ks.status == KnobStatus::failed) {
+        ks.status = KnobStatus::tuning;
+        ks.status_reason.clear();
+    }
+    ks.failures = 0;
+    ks.retry_after_usec = 0;
+    if (!changed) return;  // a kick rewrites the same value: not a change
+    ks.last_change_usec = mono_usec;
+    std::erase_if(ks.recent_changes_usec, [&](uint64_t t) { return t + kHourUsec <= mono_usec; });
+    ks.recent_changes_usec.push_back(mono_usec);
+    if (k == Knob::min_free_kbytes) {
+        // Dips and failures were measured against the old watermarks; the new setting starts
+        // afresh.
+        state.min_dip_history = 0;
+        state.atomic_failure_history = 0;
+    }
+}
+
+void record_failed(ControllerState& state, Knob k, std::string reason, uint64_t mono_usec) {
+    auto& ks = state.knob(k);
+    ks.status = KnobStatus::failed;
+    ks.status_reason = std::move(reason);
+    ks.failures = std::min<uint32_t>(ks.failures + 1, 32);
+    uint64_t backoff = kFailBackoffBaseUsec << std::min<uint32_t>(ks.failures - 1, 20);
+    ks.retry_after_usec = mono_usec + std::min(backoff, kHourUsec);
+}
+
+}  // namespace fragtune
