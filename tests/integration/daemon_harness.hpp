@@ -1,0 +1,189 @@
+// A fixture machine for end-to-end tests of the fragtuned binary: a temp root holding a copy of a
+// captured /proc (tests/fixtures/live-6.18-vm), a fake /dev/kmsg the test appends to, the daemon's
+// config, sysctl.d and state directories; the daemon process started by pid with NOTIFY_SOCKET pointed
+// at a datagram socket the test reads.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fragtune::testing {
+
+namespace fs = std::filesystem;
+
+inline std::string read_text(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+inline void write_text(const fs::path& p, const std::string& s) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::trunc) << s;
+}
+
+inline void append_text(const fs::path& p, const std::string& s) {
+    std::ofstream(p, std::ios::app) << s;
+}
+
+// Polls `pred` every 20 ms until it holds or `timeout` passes.
+inline bool wait_for(const std::function<bool()>& pred,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
+}
+
+// A temp directory removed at scope exit.
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/fragtune-it-XXXXXX";
+        if (::mkdtemp(tmpl) == nullptr) std::abort();
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// The sd_notify receiving end: a datagram socket; messages() returns everything received so far.
+class NotifySocket {
+public:
+    explicit NotifySocket(const fs::path& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    }
+    ~NotifySocket() { ::close(fd_); }
+    NotifySocket(const NotifySocket&) = delete;
+    NotifySocket& operator=(const NotifySocket&) = delete;
+    const fs::path& path() const { return path_; }
+
+    const std::string& messages() {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd_, buf, sizeof buf, 0)) > 0) received_.append(buf, static_cast<size_t>(n)).append("\n");
+        return received_;
+    }
+    bool saw(const std::string& needle) { return messages().find(needle) != std::string::npos; }
+
+private:
+    fs::path path_;
+    int fd_ = -1;
+    std::string received_;
+};
+
+// A child process started by pid, stderr+stdout captured to a file, killed at scope exit.
+class Process {
+public:
+    Process(std::vector<std::string> argv, std::vector<std::string> env, const fs::path& log) : log_(log) {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+            for (auto& e : env) ::putenv(e.data());
+            std::vector<char*> args;
+            for (auto& a : argv) args.push_back(a.data());
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+    }
+    ~Process() {
+        if (pid_ > 0 && !exited_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    pid_t pid() const { return pid_; }
+    void signal(int sig) const { ::kill(pid_, sig); }
+    std::string log() const { return read_text(log_); }
+    bool running() {
+        if (exited_) return false;
+        int st = 0;
+        if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+            exited_ = true;
+            status_ = st;
+        }
+        return !exited_;
+    }
+    // Exit status, or -1 on timeout / death by signal.
+    int wait(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        wait_for([&] { return !running(); }, timeout);
+        if (!exited_) return -1;
+        return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    fs::path log_;
+    bool exited_ = false;
+    int status_ = 0;
+};
+
+// The captured machine under a temp root.
+class FixtureMachine {
+public:
+    explicit FixtureMachine(const std::string& fixture = "live-6.18-vm") {
+        fs::copy(fs::path(FRAGTUNE_FIXTURES_DIR) / fixture, root(), fs::copy_options::recursive);
+        write_text(root() / "proc/sys/kernel/osrelease", "6.18.44\n");
+        write_text(root() / "dev/kmsg", "");
+        fs::create_directories(root() / "etc/sysctl.d");
+        fs::create_directories(root() / "var/lib/fragtune");
+    }
+    fs::path root() const { return dir_.path() / "root"; }
+    fs::path path(const std::string& abs) const { return root() / abs.substr(1); }
+
+    int64_t knob(const std::string& name) const {
+        return std::stoll(read_text(path("/proc/sys/vm/" + name)));
+    }
+    void set_knob(const std::string& name, int64_t v) const {
+        write_text(path("/proc/sys/vm/" + name), std::to_string(v) + "\n");
+    }
+    void config(const std::string& toml) const { write_text(path("/etc/fragtune/fragtune.toml"), toml); }
+    // An atomic order-1 failure as /dev/kmsg prints it (kernel facility, level 4).
+    void kernel_log_atomic_failure(int seq) const {
+        append_text(path("/dev/kmsg"),
+                    "4," + std::to_string(seq) + ",1000000,-;swapper/0: page allocation failure: order:1, "
+                    "mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0\n");
+    }
+    fs::path scratch() const { return dir_.path(); }
+
+private:
+    TempDir dir_;
+};
+
+}  // namespace fragtune::testing

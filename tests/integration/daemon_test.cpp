@@ -1,0 +1,264 @@
+// End to end: the fragtuned binary on a fixture root whose /proc files and kernel log the test writes.
+// Decisions must land in the fake /proc/sys/vm files, the persisted sysctl.d file and the state file;
+// sd_notify messages must reach NOTIFY_SOCKET; faults must be survived as promised in fragtuned(8).
+#include <gtest/gtest.h>
+
+#include "daemon_harness.hpp"
+
+using namespace fragtune::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int64_t kOriginalMinFree = 67584;  // tests/fixtures/live-6.18-vm
+
+std::vector<std::string> daemon_argv(const FixtureMachine& m, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {FRAGTUNED_BIN, "--root", m.root().string(), "--no-bus",
+                                     "--tick", "200ms", "--log-level", "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+
+struct Running {
+    Running(const FixtureMachine& m, std::vector<std::string> extra = {}, std::vector<std::string> env = {},
+            std::vector<std::string> prefix = {})
+        : notify(m.scratch() / "notify.sock") {
+        env.push_back("NOTIFY_SOCKET=" + notify.path().string());
+        auto argv = daemon_argv(m, std::move(extra));
+        argv.insert(argv.begin(), prefix.begin(), prefix.end());
+        proc = std::make_unique<Process>(argv, env, m.scratch() / "daemon.log");
+    }
+    bool ready() { return wait_for([&] { return notify.saw("READY=1"); }); }
+    NotifySocket notify;
+    std::unique_ptr<Process> proc;
+};
+
+// Feeds one atomic failure per 100 ms until `pred` holds.
+bool feed_failures_until(const FixtureMachine& m, const std::function<bool()>& pred,
+                         std::chrono::milliseconds timeout = 10s) {
+    int seq = 1;
+    return wait_for(
+        [&] {
+            m.kernel_log_atomic_failure(seq++);
+            std::this_thread::sleep_for(80ms);
+            return pred();
+        },
+        timeout);
+}
+
+TEST(Daemon, NotifiesReadyWatchdogStatusAndStopping) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "observe"}, {"WATCHDOG_USEC=400000"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    EXPECT_TRUE(d.notify.saw("STATUS=observe"));
+    EXPECT_TRUE(wait_for([&] { return d.notify.saw("WATCHDOG=1"); })) << d.notify.messages();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0) << d.proc->log();
+    EXPECT_TRUE(d.notify.saw("STOPPING=1"));
+}
+
+TEST(Daemon, AtomicFailuresRaiseMinFreeAndTheValueIsPersisted) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    const int64_t raised = m.knob("min_free_kbytes");
+    EXPECT_NE(d.proc->log().find("vm.min_free_kbytes 67584 -> " + std::to_string(raised)), std::string::npos)
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    // on_exit = keep (the default): the tuned value stays and is persisted for the next boot.
+    EXPECT_EQ(m.knob("min_free_kbytes"), raised);
+    const std::string conf = read_text(m.path("/etc/sysctl.d/90-fragtune.conf"));
+    EXPECT_NE(conf.find("vm.min_free_kbytes = " + std::to_string(raised)), std::string::npos) << conf;
+    const std::string state = read_text(m.path("/var/lib/fragtune/state.toml"));
+    EXPECT_NE(state.find("original = 67584"), std::string::npos) << state;
+    EXPECT_NE(state.find("atomic"), std::string::npos) << state;  // the history keeps the reason
+}
+
+TEST(Daemon, ObserveModeDecidesButWritesNothing) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "observe"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    EXPECT_TRUE(feed_failures_until(m, [&] { return d.proc->log().find("(not applied)") != std::string::npos; }))
+        << d.proc->log();
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+}
+
+TEST(Daemon, OnExitRestoreWritesOriginalsBack) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active", "--on-exit", "restore"});
+    ASSERT_TRUE(d.ready());
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    d.proc->signal(SIGINT);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+}
+
+TEST(Daemon, RestoreCommandUsesTheOriginalsFromTheStateFile) {
+    FixtureMachine m;
+    {
+        Running d(m, {"--mode", "active"});
+        ASSERT_TRUE(d.ready());
+        ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+        d.proc->signal(SIGTERM);
+        ASSERT_EQ(d.proc->wait(), 0);
+    }
+    ASSERT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    ASSERT_EQ(restore.wait(), 0) << restore.log();
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+    // The persisted file no longer carries a tuned value for the next boot.
+    EXPECT_EQ(read_text(m.path("/etc/sysctl.d/90-fragtune.conf")).find("vm.min_free_kbytes ="),
+              std::string::npos);
+}
+
+TEST(Daemon, AValueChangedBySomeoneElsePinsTheKnob) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"});
+    ASSERT_TRUE(d.ready());
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+    m.set_knob("min_free_kbytes", 70000);  // the administrator
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("admin-override") != std::string::npos; }))
+        << d.proc->log();
+    // More trouble: the knob stays where the administrator put it.
+    feed_failures_until(m, [] { return false; }, 1500ms);
+    EXPECT_EQ(m.knob("min_free_kbytes"), 70000);
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+    EXPECT_NE(read_text(m.path("/var/lib/fragtune/state.toml")).find("pinned"), std::string::npos);
+}
+
+TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneRunning) {
+    FixtureMachine m;
+    m.config("[daemon]\nmode = \"active\"\n");
+    Running d(m);
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    m.config("[daemon]\nmode = \"fast\"\ntikc = \"1s\"\n");
+    d.proc->signal(SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("configuration rejected") != std::string::npos; }))
+        << d.proc->log();
+    EXPECT_TRUE(d.notify.saw("RELOADING=1"));
+    EXPECT_TRUE(d.proc->running());
+    // Still active on the old configuration: failures are still acted on.
+    EXPECT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
+TEST(Daemon, SighupWithAGoodConfigAppliesIt) {
+    FixtureMachine m;
+    m.config("[daemon]\nmode = \"observe\"\n");
+    Running d(m);
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    m.config("[daemon]\nmode = \"active\"\n");
+    d.proc->signal(SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("mode observe -> active") != std::string::npos; }))
+        << d.proc->log();
+    EXPECT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
+// A read-only bind mount in a private mount namespace: real EROFS from the kernel.
+std::vector<std::string> read_only(const fs::path& dir) {
+    const std::string d = dir.string();
+    return {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+            "mount --bind " + d + " " + d + " && mount -o remount,bind,ro " + d + " " + d + " && exec \"$0\" \"$@\""};
+}
+
+TEST(Daemon, ReadOnlyPersistDirectoryKeepsRuntimeValuesAndSaysNotPersisted) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a mount namespace";
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"}, {}, read_only(m.path("/etc/sysctl.d")));
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0) << d.proc->log();
+    EXPECT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);
+    EXPECT_NE(d.proc->log().find("not persisted"), std::string::npos) << d.proc->log();
+    EXPECT_FALSE(fs::exists(m.path("/etc/sysctl.d/90-fragtune.conf")));
+}
+
+TEST(Daemon, RejectedSysctlWriteMarksTheKnobFailedAndTheDaemonGoesOn) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a mount namespace";
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"}, {}, read_only(m.path("/proc/sys/vm")));
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] { return d.proc->log().find("Read-only file system") != std::string::npos; }))
+        << d.proc->log();
+    // Logged once, then backed off rather than retried every tick.
+    feed_failures_until(m, [] { return false; }, 1500ms);
+    const std::string log = d.proc->log();
+    size_t count = 0;
+    for (size_t pos = 0; (pos = log.find("Read-only file system", pos)) != std::string::npos; ++pos) ++count;
+    EXPECT_LE(count, 2u) << log;
+    EXPECT_TRUE(d.proc->running());
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
+TEST(Daemon, MissingProcFileFailsStartWithItsName) {
+    FixtureMachine m;
+    fs::remove(m.path("/proc/buddyinfo"));
+    Process p(daemon_argv(m), {}, m.scratch() / "daemon.log");
+    EXPECT_EQ(p.wait(), 1);
+    EXPECT_NE(p.log().find("/proc/buddyinfo"), std::string::npos) << p.log();
+}
+
+TEST(Daemon, ProcFileVanishingMidRunHoldsKnobsAndRecovers) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"});
+    ASSERT_TRUE(d.ready());
+    const std::string zoneinfo = read_text(m.path("/proc/zoneinfo"));
+    fs::remove(m.path("/proc/zoneinfo"));
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("sampling failed") != std::string::npos; }))
+        << d.proc->log();
+    write_text(m.path("/proc/zoneinfo"), zoneinfo.substr(0, zoneinfo.size() / 3));  // truncated
+    std::this_thread::sleep_for(500ms);
+    EXPECT_TRUE(d.proc->running());
+    write_text(m.path("/proc/zoneinfo"), zoneinfo);
+    EXPECT_TRUE(wait_for([&] { return d.proc->log().find("sampling recovered") != std::string::npos; }))
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
+// Opt-in: the real kernel. Runs the daemon on / in active mode with on_exit = restore and checks that
+// every knob is back at its original value afterwards. A guard restores them even if the test fails.
+TEST(DaemonRealKernel, ActiveRunOnTheLiveKernelRestoresEveryKnob) {
+    const char* opt = std::getenv("FRAGTUNE_REAL_SYSCTL");
+    if (!opt || std::string(opt) != "1" || ::geteuid() != 0)
+        GTEST_SKIP() << "set FRAGTUNE_REAL_SYSCTL=1 and run as root";
+    const std::vector<std::string> knobs = {"min_free_kbytes", "watermark_scale_factor", "swappiness",
+                                            "vfs_cache_pressure", "compaction_proactiveness"};
+    struct Guard {
+        std::vector<std::pair<std::string, std::string>> saved;
+        ~Guard() {
+            for (auto& [k, v] : saved) std::ofstream("/proc/sys/vm/" + k) << v;
+        }
+    } guard;
+    for (const auto& k : knobs) guard.saved.emplace_back(k, read_text("/proc/sys/vm/" + k));
+
+    TempDir tmp;
+    NotifySocket notify(tmp.path() / "notify.sock");
+    Process p({FRAGTUNED_BIN, "--no-bus", "--mode", "active", "--on-exit", "restore", "--tick", "500ms",
+               "--persist-path", (tmp.path() / "90-fragtune.conf").string(), "--state-path",
+               (tmp.path() / "state.toml").string()},
+              {"NOTIFY_SOCKET=" + notify.path().string()}, tmp.path() / "daemon.log");
+    ASSERT_TRUE(wait_for([&] { return notify.saw("READY=1"); })) << p.log();
+    std::this_thread::sleep_for(3s);
+    p.signal(SIGTERM);
+    ASSERT_EQ(p.wait(), 0) << p.log();
+    for (const auto& [k, v] : guard.saved) EXPECT_EQ(read_text("/proc/sys/vm/" + k), v) << k;
+}
+
+}  // namespace
