@@ -6,12 +6,13 @@ DEPS := cmake g++ make pkg-config git \
         libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libtomlplusplus-dev \
         libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev \
         libgtest-dev libgmock-dev libbenchmark-dev \
-        dbus-daemon systemd util-linux mandoc
+        dbus-daemon systemd util-linux mandoc \
+        dpkg-dev python3-prometheus-client
 
 JOBS ?= $(shell nproc)
 FRAGTUNED := build/release/src/daemon/fragtuned
 
-.PHONY: deps build run test test-release test-asan bench clean
+.PHONY: test-real-kernel deps build run test test-release test-asan bench install deb clean
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -27,9 +28,18 @@ build: deps
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 
-# The daemon's main job on the live kernel, in the foreground, until Ctrl-C.
+# The daemon's main job on the live kernel, in the foreground, until Ctrl-C: active mode with the
+# shipped configuration, persisting to build/run instead of /etc/sysctl.d, originals restored on exit.
+# No system bus is assumed (--no-bus); `fragtuned --sample` shows what it sees.
+RUN_DIR := $(CURDIR)/build/run
 run: build
-	$(FRAGTUNED) --sample --interval 2s
+	mkdir -p $(RUN_DIR)
+	$(FRAGTUNED) --no-bus --mode active --on-exit restore --config $(CURDIR)/config/fragtune.toml \
+	  --persist-path $(RUN_DIR)/90-fragtune.conf --state-path $(RUN_DIR)/state.toml
+
+# Opt-in: the tests that write the live kernel's /proc/sys/vm (restoring every value).
+test-real-kernel: build
+	ctest --test-dir build/release -L real-kernel --output-on-failure
 
 test-release: deps
 	cmake --preset release
@@ -42,6 +52,14 @@ test-asan: deps
 	ctest --preset asan
 
 test: test-release test-asan
+
+# Installs the release build into the system (/usr, /etc, /lib/systemd/system); DESTDIR is honoured.
+install: build
+	cmake --install build/release --prefix /usr
+
+# The Debian package, build/release/fragtune_<version>_<arch>.deb (cmake/Package.cmake).
+deb: build
+	cd build/release && cpack -G DEB
 
 clean:
 	rm -rf build
