@@ -117,7 +117,9 @@ struct AllocFailure {
     bool atomic = false;
     std::optional<uint64_t> size_bytes;  // vmalloc only
 };
-// nullopt when the message is not an allocation-failure report.
-std::optional<AllocFailure> parse_alloc_failure(std::string_view message);
+// nullopt when the message is not an allocation-failure report. `page_size_bytes` (the machine's
+// page size) turns a vmalloc size into its order.
+std::optional<AllocFailure> parse_alloc_failure(std::string_view message,
+                                                uint64_t page_size_bytes = 4096);
 
 }  // namespace fragtune
