@@ -4,7 +4,9 @@
 #include "fragtune/signals.hpp"
 
 #include <cstdint>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -385,4 +387,87 @@ TEST(SignalsFailures, CountedByOrderAtomicAndVmalloc) {
     EXPECT_EQ(s.signals.atomic_failures_by_order, (std::map<int, uint32_t>{{1, 1}, {3, 1}}));
     EXPECT_EQ(s.signals.vmalloc_failures, 1u);
     EXPECT_EQ(s.signals.kmsg_lost, 7u);
+}
+
+// ---- the live 6.18 fixture
+// -------------------------------------------------------------------------
+
+namespace {
+
+std::string read_fixture(const std::string& rel) {
+    std::ifstream in(std::string(FRAGTUNE_FIXTURES_DIR) + "/live-6.18-vm/proc/" + rel);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST(SignalsLiveFixture, IndicesScoreAndWatermarksOfA618Vm) {
+    Sample s;
+    auto buddy = parse_buddyinfo(read_fixture("buddyinfo"));
+    ASSERT_TRUE(buddy.ok()) << buddy.error().describe();
+    auto zones = parse_zoneinfo(read_fixture("zoneinfo"));
+    ASSERT_TRUE(zones.ok()) << zones.error().describe();
+    s.buddy = *buddy;
+    s.zoneinfo = *zones;
+    derive_signals(nullptr, s, SignalOptions{{3, 9}});
+    const Signals& g = s.signals;
+
+    // DMA, DMA32, Normal are populated; Movable and Device have managed 0.
+    ASSERT_EQ(g.zones.size(), 3u);
+    const ZoneSignals& dma = g.zones[0];
+    const ZoneSignals& dma32 = g.zones[1];
+    const ZoneSignals& normal = g.zones[2];
+    EXPECT_EQ(normal.zone, "Normal");
+
+    // Normal {5071,829,540,318,88,36,18,14,7,5,26}:
+    //   free = 5071 + 829*2 + 540*4 + 318*8 + 88*16 + 36*32 + 18*64 + 14*128 + 7*256 + 5*512 +
+    //   26*1024
+    //        = 47913 pages (equal to zoneinfo's "pages free")
+    EXPECT_EQ(fill_contig_page_info(normal.free_blocks, 0).free_pages, 47913u);
+    //   order 3: pages in orders 0..2 = 5071 + 1658 + 2160 = 8889 -> 8889000 / 47913 = 185
+    EXPECT_EQ(normal.unusable_permille[3], 185);
+    //   order 9: suitable = 5 + 26*2 = 57 -> 57*512 = 29184 usable -> (47913 - 29184)*1000/47913
+    //          = 18729000 / 47913 = 390
+    EXPECT_EQ(normal.unusable_permille[9], 390);
+    //   an order-9 block exists, so the fragmentation index says "would succeed"
+    EXPECT_EQ(normal.extfrag_permille[9], -1000);
+    // DMA {0,0,0,0,0,0,0,0,1,1,3} = 256 + 512 + 3072 = 3840 pages
+    //   order 9: suitable = 1 + 3*2 = 7 -> 3584 usable -> 256000 / 3840 = 66
+    EXPECT_EQ(dma.unusable_permille[9], 66);
+    EXPECT_EQ(dma.unusable_permille[3], 0);  // everything free is in order >= 8
+    // DMA32: 772915 pages, order 9: suitable = 2 + 752*2 = 1506 -> 771072 usable
+    //   -> 1843000 / 772915 = 2
+    EXPECT_EQ(dma32.unusable_permille[9], 2);
+
+    // Fragmentation score at order 9, node_present = 3998 + 782336 + 5505024 + 0 + 0 = 6291358
+    //   DMA:    extfrag = 25600/3840 = 6     -> 3998*6/6291359 = 0
+    //   DMA32:  extfrag = 184300/772915 = 0  -> 0
+    //   Normal: extfrag = 1872900/47913 = 39 -> 5505024*39/6291359 = 214695936/6291359 = 34
+    EXPECT_EQ(g.compaction_order, 9);
+    ASSERT_EQ(g.nodes.size(), 1u);
+    EXPECT_EQ(g.nodes[0].fragmentation_score, 34);
+
+    // Targets over DMA + DMA32 + Normal combined:
+    //   order 3 suitable = DMA (1*32 + 1*64 + 3*128 = 480)
+    //                    + DMA32 (2 + 5*2 + 4*4 + 3*8 + 3*16 + 4*32 + 2*64 + 752*128 = 96612)
+    //                    + Normal (318 + 176 + 144 + 144 + 224 + 224 + 320 + 3328 = 4878) = 101970
+    //   free = 3840 + 772915 + 47913 = 824668; unusable = (824668 - 815760)*1000/824668 = 10
+    ASSERT_EQ(g.targets.size(), 2u);
+    EXPECT_EQ(g.targets[0].order, 3);
+    EXPECT_EQ(g.targets[0].free_blocks, 101970u);
+    EXPECT_EQ(g.targets[0].unusable_permille, 10);
+    EXPECT_EQ(g.targets[0].worst_zone_unusable_permille, 185);
+    //   order 9 suitable = 7 + 1506 + 57 = 1570 -> 803840 usable -> 20828000 / 824668 = 25
+    EXPECT_EQ(g.targets[1].free_blocks, 1570u);
+    EXPECT_EQ(g.targets[1].unusable_permille, 25);
+    EXPECT_EQ(g.targets[1].worst_zone_unusable_permille, 390);
+
+    // Far above every watermark; the tightest zone is DMA: 3840 - 71 = 3769 pages above low.
+    EXPECT_EQ(g.zones_at_or_below_min, 0u);
+    EXPECT_EQ(g.zones_below_low, 0u);
+    EXPECT_EQ(g.zones_below_high, 0u);
+    EXPECT_EQ(g.min_headroom_pages, 3769);
+    EXPECT_EQ(g.min_pages, 57u + 11483u + 5355u);
 }
