@@ -1,4 +1,9 @@
 // fragtuned entry point: parses arguments and wires objects; no logic lives here.
+#include <signal.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -7,8 +12,92 @@
 
 #include "fragtune/config_file.hpp"
 #include "fragtune/kernel_fs.hpp"
+#include "fragtune/sample.hpp"
+#include "fragtune/units.hpp"
 
+// ---- fragtuned --sample ----------------------------------------------------------------------
+//
+// Prints what the daemon sees, one sample per interval, and changes nothing. Kept apart from the
+// daemon mode: it shares only the core library (KernelFs, Sampler).
 namespace {
+
+struct SampleArgs {
+    std::string root = "/";
+    std::string interval = "1s";
+    uint64_t count = 0;  // 0: until SIGINT/SIGTERM
+    bool json = false;
+};
+
+uint64_t monotonic_usec() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
+           static_cast<uint64_t>(ts.tv_nsec) / 1'000u;
+}
+
+// Exit status: 0 after `count` samples or a clean stop by SIGINT/SIGTERM; 1 when a sample cannot be
+// taken (the message names the file); 2 for a bad --interval.
+int run_sample(const SampleArgs& args) {
+    auto interval = fragtune::parse_duration_usec(args.interval);
+    if (!interval) {
+        std::fprintf(stderr, "fragtuned: --interval: %s\n", interval.error().describe().c_str());
+        return 2;
+    }
+    if (*interval < 10'000 || *interval > 3'600'000'000) {
+        std::fprintf(stderr, "fragtuned: --interval must be between 10ms and 1h\n");
+        return 2;
+    }
+
+    // SIGINT and SIGTERM stay blocked and are taken with sigtimedwait() while waiting, so a signal
+    // that arrives at any moment (even while a sample is being read) ends the loop at the next wait
+    // without a race between "check a flag" and "go to sleep" that a handler plus clock_nanosleep()
+    // would have.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    fragtune::KernelFs fs(args.root);
+    fragtune::Sampler sampler(fs, fragtune::SamplerOptions{});
+
+    // Deadlines are absolute on CLOCK_MONOTONIC (start + k * interval): each wait is recomputed
+    // from the schedule, so the time spent reading and printing never accumulates into drift. Ticks
+    // missed by a stalled process are skipped, not bunched up.
+    const uint64_t start_usec = monotonic_usec();
+    uint64_t deadline_usec = start_usec;
+    for (uint64_t n = 0; args.count == 0 || n < args.count; ++n) {
+        if (n > 0) {
+            const uint64_t now = monotonic_usec();
+            deadline_usec += *interval;
+            if (deadline_usec <= now)
+                deadline_usec += (now - deadline_usec) / *interval * *interval + *interval;
+            bool stop = false;
+            for (uint64_t t = monotonic_usec(); t < deadline_usec; t = monotonic_usec()) {
+                const uint64_t wait_usec = deadline_usec - t;
+                const timespec ts{static_cast<time_t>(wait_usec / 1'000'000),
+                                  static_cast<long>(wait_usec % 1'000'000) * 1'000};
+                if (::sigtimedwait(&stop_signals, nullptr, &ts) >= 0) {
+                    stop = true;
+                    break;
+                }
+                // EAGAIN: the deadline came; EINTR: another signal (SIGSTOP/SIGCONT): wait on.
+            }
+            if (stop) break;
+        }
+        auto sample = sampler.take(monotonic_usec());
+        if (!sample) {
+            std::fprintf(stderr, "fragtuned: %s\n", sample.error().describe().c_str());
+            return 1;
+        }
+        const std::string text = args.json
+                                     ? fragtune::format_sample_json(*sample) + "\n"
+                                     : (n > 0 ? "\n" : "") + fragtune::format_sample_text(*sample);
+        std::fputs(text.c_str(), stdout);
+        std::fflush(stdout);
+    }
+    return 0;
+}
 
 // ---- fragtuned --config / --check-config / --dump-config -------------------------------------------
 //
@@ -62,14 +151,32 @@ int run_config_command(const ConfigArgs& a, const std::string& root) {
 
 }  // namespace
 
-
 int main(int argc, char** argv) {
     CLI::App app{"fragtuned - keeps Linux out of page allocation failures by tuning vm sysctls"};
     app.set_version_flag("--version", std::string("fragtuned ") + FRAGTUNE_VERSION);
+
+    bool sample_mode = false;
+    SampleArgs sample_args;
+    auto* sample_flag =
+        app.add_flag("--sample", sample_mode,
+                     "print what fragtuned sees, one sample per --interval, change nothing");
+    app.add_option("--root", sample_args.root,
+                   "directory the kernel files are read under (tests, replays)")
+        ->capture_default_str();
+    app.add_option("--interval", sample_args.interval, "time between samples: 500ms, 1s, 2min")
+        ->capture_default_str()
+        ->needs(sample_flag);
+    app.add_option("--count", sample_args.count, "stop after this many samples (0: until Ctrl-C)")
+        ->capture_default_str()
+        ->needs(sample_flag);
+    app.add_flag("--json", sample_args.json, "one JSON object per line (doc/sample-json.md)")
+        ->needs(sample_flag);
+
     ConfigArgs config_args;
     add_config_options(app, config_args);
 
     CLI11_PARSE(app, argc, argv);
-    if (config_args.check || config_args.dump) return run_config_command(config_args, "/");
+    if (config_args.check || config_args.dump) return run_config_command(config_args, sample_args.root);
+    if (sample_mode) return run_sample(sample_args);
     return 0;
 }
