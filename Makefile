@@ -61,5 +61,16 @@ install: build
 deb: build
 	cd build/release && cpack -G DEB
 
+# Benchmarks on the live kernel (needs root; see bench/README.md): the Google Benchmark programs,
+# bench/fragbench (~4 min; interleaved trials, restores every sysctl) and bench/overhead (2 min). Both
+# scripts write their latest table into bench/README.md.
+bench: deps
+	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox earlyoom"
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+	for b in build/release/bench/*_bench; do $$b --benchmark_min_time=0.2 || exit 1; done
+	bench/fragbench --build build/release --out build/fragbench --readme bench/README.md
+	bench/overhead --build build/release --out build/overhead --readme bench/README.md
+
 clean:
 	rm -rf build
