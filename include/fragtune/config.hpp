@@ -81,12 +81,17 @@ struct WatermarkPolicy {
     double psi_some_raise_percent = 1.0;    // share of the interval some task stalled on memory
     double psi_some_relax_percent = 0.1;
     int64_t decay_step = 10;
+    // After direct-reclaim stalls, the scale factor is not lowered below the value that ended them for
+    // this long (without stalls): a workload that needs kswapd keeps it busy, and lowering on "kswapd
+    // busy" alone would bring the stalls straight back (raise/lower flapping).
+    uint64_t stall_memory_usec = 3'600'000'000;
 };
 struct CompactionPolicy {
     int64_t raise_step = 20;
     int unusable_raise_permille = 800;  // unusable free index at a target order above this: raise
     int unusable_relax_permille = 400;  // below this (blocks plentiful): relax
     double futile_fail_ratio = 4.0;     // compact_fail > ratio * compact_success: compaction is futile
+    uint32_t futile_min_fail = 4;       // ... with at least this many compact_fail in the interval
     uint64_t kick_interval_usec = 30'000'000;  // least time between two wake-up writes
     int64_t decay_step = 10;
     bool compact_memory_fallback = false;  // one-shot /proc/sys/vm/compact_memory on kernels < 5.9

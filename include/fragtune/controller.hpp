@@ -55,6 +55,8 @@ struct ControllerState {
                                           // cleared when a min_free_kbytes change is applied
     uint64_t start_usec = 0;              // mono time of the first sample: calm is measured from here
     uint64_t last_compaction_futile_usec = 0;  // last tick compaction was found futile (0: never)
+    int64_t wsf_relief_value = 0;         // watermark_scale_factor that last answered direct reclaim
+    uint64_t wsf_last_stall_usec = 0;     // last tick with direct-reclaim stalls (0: never)
 
     KnobState& knob(Knob k) { return knobs[index(k)]; }
     const KnobState& knob(Knob k) const { return knobs[index(k)]; }

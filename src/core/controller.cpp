@@ -274,14 +274,15 @@ std::optional<Proposal> policy_watermark(const Tick& t, int64_t cur) {
     bool pure_atomic = atomic_failures(s, t.config.min_free.max_failure_order) > 0 &&
                        s.zones_below_low == s.zones_at_or_below_min;
 
+    if (allocstall > 0 || scan_direct > 0) t.next.wsf_last_stall_usec = t.now;
     if (stalls && s.zones_below_low > 0 && !pure_atomic) {
         mark_not_calm(t, k);
+        t.next.wsf_relief_value = cur + p.raise_step;
         std::string psi_text = psi ? fmt::format("{:.1f}%", *psi) : std::string("n/a");
         return Proposal{
             Action::raise, cur + p.raise_step, "direct-reclaim",
             fmt::format("direct reclaim: {:.1f} allocstalls/s (>= {:.1f}), pgscan_direct {} in {}, "
-                        "PSI some "
-                        "{} (>= {:.1f}%); {} of {} zones below low",
+                        "PSI some {} (>= {:.1f}%); {} of {} zones below low",
                         allocstall, p.allocstall_raise_per_sec, scan_direct, secs(s.interval_usec),
                         psi_text, p.psi_some_raise_percent, s.zones_below_low, s.zones.size())};
     }
@@ -290,18 +291,35 @@ std::optional<Proposal> policy_watermark(const Tick& t, int64_t cur) {
         mark_not_calm(t, k);
         return std::nullopt;
     }
-    if (cur > t.next.knob(k).baseline && delta(s, "pgscan_kswapd") > 0) {
+    const bool kswapd_busy = delta(s, "pgscan_kswapd") > 0;
+    std::optional<Proposal> d =
+        kswapd_busy ? decay_proposal(t, k, cur, p.raise_step, "")
+                    : decay_proposal(t, k, cur, p.decay_step, "no direct reclaim, PSI low");
+    if (!d) return std::nullopt;
+    // Stall memory: not below the value that ended the last direct-reclaim stalls for a while.
+    const auto& ks = t.next.knob(k);
+    const uint64_t last_stall = t.next.wsf_last_stall_usec;
+    const int64_t relief = t.next.wsf_relief_value;
+    if (cur > ks.baseline && relief > ks.baseline && last_stall != 0 &&
+        t.now - last_stall < p.stall_memory_usec) {
+        if (cur <= relief) {
+            t.next.knob(k).last_reason = fmt::format(
+                "holding at {}: it ended direct-reclaim stalls {} ago (remembered for {})", cur,
+                secs(t.now - last_stall), secs(p.stall_memory_usec));
+            return std::nullopt;
+        }
+        d->target = std::max(d->target, relief);
+    }
+    if (kswapd_busy && cur > ks.baseline) {
         // kswapd busy with no direct stalls for calm_usec: a wide low..high gap only makes kswapd
         // reclaim more than needed. Step back faster (raise_step), never below the baseline.
-        auto d = decay_proposal(t, k, cur, p.raise_step, "");
-        if (!d) return std::nullopt;
-        uint64_t since = std::max(t.next.knob(k).last_trouble_usec, t.state.start_usec);
+        uint64_t since = std::max(ks.last_trouble_usec, t.state.start_usec);
         return Proposal{
             Action::lower, d->target, "kswapd-busy",
             fmt::format("kswapd busy (pgscan_kswapd {} in {}) with no direct reclaim for {}",
                         delta(s, "pgscan_kswapd"), secs(s.interval_usec), secs(t.now - since))};
     }
-    return decay_proposal(t, k, cur, p.decay_step, "no direct reclaim, PSI low");
+    return d;
 }
 
 struct Fragmentation {
@@ -338,7 +356,7 @@ std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want
     uint64_t success = delta(s, "compact_success");
     uint32_t high_fail = high_order_failures(s, t.config.min_free.max_failure_order);
 
-    if (fail > 0 &&
+    if (fail > 0 && fail >= p.futile_min_fail &&
         static_cast<double>(fail) > p.futile_fail_ratio * static_cast<double>(success)) {
         mark_not_calm(t, k);
         t.next.last_compaction_futile_usec = t.now;
@@ -584,18 +602,26 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
                                      secs(ks.last_change_usec + kc.cooldown_usec - t.now));
         return std::nullopt;
     }
-    // Sliding-hour cap on changes (decays count too; they wait silently).
+    // Sliding-hour cap on changes (decays count too; they wait silently). The last change of the
+    // hour is kept for a step back towards the baseline, so that a burst of raises can never leave
+    // a knob stranded away from its baseline for an hour.
     size_t changes = recent_change_count(ks, t.now);
-    if (changes >= kc.max_changes_per_hour) {
+    const bool towards_baseline = std::llabs(target - ks.baseline) < std::llabs(cur - ks.baseline);
+    const size_t cap = kc.max_changes_per_hour == 0 ? 0
+                       : towards_baseline           ? kc.max_changes_per_hour
+                                                    : kc.max_changes_per_hour - 1;
+    if (changes >= cap) {
         if (is_compaction && p.action == Action::raise && want_kick)
             if (auto d = kick(t, cur, kick_why,
                               fmt::format("the hourly cap of {} changes is reached",
                                           kc.max_changes_per_hour)))
                 return d;
         if (p.action == Action::decay) return std::nullopt;
-        return refuse(t, k, cur, target, "rate-limit",
-                      fmt::format("{}; refused: {} changes in the last hour (cap {})", p.reason,
-                                  changes, kc.max_changes_per_hour));
+        return refuse(
+            t, k, cur, target, "rate-limit",
+            fmt::format("{}; refused: {} changes in the last hour (cap {}, the last one kept "
+                        "for a step back towards the baseline)",
+                        p.reason, changes, kc.max_changes_per_hour));
     }
 
     // Safety guard for min_free_kbytes raises, whatever the configuration says.
