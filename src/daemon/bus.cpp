@@ -1,0 +1,368 @@
+#include "bus.hpp"
+
+#include <poll.h>
+
+#include <exception>
+#include <limits>
+#include <map>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "fragtune/tunables.hpp"
+#include "fragtune1_manager_adaptor.hpp"  // generated from dbus/org.fragtune1.Manager.xml
+
+namespace fragtune {
+namespace {
+
+// Wire types, as declared in the interface XML.
+using TunableWire =
+    sdbus::Struct<std::string, int64_t, int64_t, int64_t, int64_t, int64_t, std::string,
+                  std::string>;  // a(sxxxxxss)
+using HistoryWire = sdbus::Struct<uint64_t, std::string, std::string, int64_t, int64_t, std::string,
+                                  std::string, bool>;  // a(tssxxssb)
+using ConflictWire = sdbus::Struct<std::string, std::string, int32_t, int64_t, bool>;  // a(ssixb)
+using SignalsWire = std::map<std::string, double>;
+
+// How many changes GetStatus carries: enough for status's "recent changes", small enough to stay
+// cheap.
+constexpr size_t kStatusHistory = 10;
+
+std::string name_of(Knob k) {
+    return std::string(spec(k).name);
+}
+std::string name_of(Action a) {
+    return std::string(to_string(a));
+}
+
+std::vector<TunableWire> tunables_wire(const Daemon& d) {
+    std::vector<TunableWire> out;
+    for (const auto& t : d.tunables())
+        out.emplace_back(t.name, t.current.value_or(-1), t.baseline, t.original.value_or(-1), t.min,
+                         t.max, t.state, t.reason);
+    return out;
+}
+
+std::vector<HistoryWire> history_wire(const Daemon& d, size_t max) {
+    std::vector<HistoryWire> out;
+    for (const auto& h : d.history(max))
+        out.emplace_back(h.realtime_usec, name_of(h.knob), name_of(h.action), h.old_value,
+                         h.new_value, h.rule, h.reason, h.applied);
+    return out;
+}
+
+std::vector<ConflictWire> conflicts_wire(const Daemon& d) {
+    std::vector<ConflictWire> out;
+    for (const auto& c : d.conflicts())
+        out.emplace_back(c.knob, c.file, c.line, c.value, c.overrides_ours);
+    return out;
+}
+
+SignalsWire signals_wire(const Daemon& d) {
+    SignalsWire out;
+    for (const auto& [name, value] : d.signals()) out[name] = value;
+    return out;
+}
+
+std::string valid_knob_names() {
+    std::string out;
+    for (const auto& t : kTunables) out += (out.empty() ? "" : ", ") + std::string(t.name);
+    return out;
+}
+
+// Caller-supplied strings: bounded, then turned into a knob only through knob_from_name().
+void check_length(std::string_view what, const std::string& value) {
+    if (value.size() > kBusMaxArgBytes)
+        throw sdbus::Error(kBusErrorInvalidArgument,
+                           fmt::format("{} is {} bytes long; at most {} are accepted", what,
+                                       value.size(), kBusMaxArgBytes));
+}
+
+Knob parse_knob(const std::string& name) {
+    check_length("knob name", name);
+    auto k = knob_from_name(name);
+    if (!k)
+        throw sdbus::Error(kBusErrorUnknownKnob, fmt::format("unknown knob \"{}\"; valid knobs: {}",
+                                                             name, valid_knob_names()));
+    return *k;
+}
+
+// A Daemon error as a D-Bus error reply.
+[[noreturn]] void fail(const char* name, const Error& e) {
+    throw sdbus::Error(name, e.describe());
+}
+
+}  // namespace
+
+// The org.fragtune1.Manager object: D-Bus calls in, Daemon calls out; Daemon events in, signals
+// out.
+class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Manager_adaptor>,
+                             public DaemonListener {
+  public:
+    ManagerAdaptor(sdbus::IConnection& connection, Daemon& daemon)
+        : AdaptorInterfaces(connection, kBusObjectPath), daemon_(daemon) {
+        registerAdaptor();
+        remember_properties();
+        daemon_.set_listener(this);
+    }
+    ~ManagerAdaptor() override {
+        daemon_.set_listener(nullptr);
+        unregisterAdaptor();
+    }
+    ManagerAdaptor(const ManagerAdaptor&) = delete;
+    ManagerAdaptor& operator=(const ManagerAdaptor&) = delete;
+
+    // The first failure to send a signal; the bus is then unusable and the service must stop.
+    const std::optional<std::string>& emit_error() const { return emit_error_; }
+
+    // ---- DaemonListener: events to signals. Never throws into the daemon. ----------------------
+    void on_adjusted(const HistoryEntry& e) override {
+        emit("Adjusted",
+             [&] { emitAdjusted(name_of(e.knob), e.old_value, e.new_value, e.rule, e.reason); });
+    }
+    void on_allocation_failure(const AllocFailure& f) override {
+        emit("AllocationFailure", [&] { emitAllocationFailure(f.order, f.task, f.atomic); });
+    }
+    void on_mode_changed(fragtune::Mode mode) override {
+        emit("ModeChanged", [&] { emitModeChanged(std::string(to_string(mode))); });
+        on_state_changed();
+    }
+    // PropertiesChanged for exactly the properties whose value differs from the last one announced,
+    // so a quiet daemon is quiet on the bus (Signals changes most ticks; the rest rarely).
+    void on_state_changed() override {
+        emit("PropertiesChanged", [&] {
+            std::vector<std::string> changed;
+            auto update = [&changed](auto& last, auto now, const char* name) {
+                if (last != now) {
+                    last = std::move(now);
+                    changed.emplace_back(name);
+                }
+            };
+            update(last_mode_, std::string(to_string(daemon_.mode())), "Mode");
+            update(last_tick_usec_, daemon_.tick_usec(), "TickUSec");
+            update(last_tunables_, tunables_wire(daemon_), "Tunables");
+            update(last_signals_, signals_wire(daemon_), "Signals");
+            update(last_conflicts_, conflicts_wire(daemon_), "Conflicts");
+            if (!changed.empty()) getObject().emitPropertiesChangedSignal(INTERFACE_NAME, changed);
+        });
+    }
+
+  private:
+    // ---- properties ----------------------------------------------------------------------------
+    std::string Mode() override { return std::string(to_string(daemon_.mode())); }
+    std::string Version() override { return FRAGTUNE_VERSION; }
+    uint64_t TickUSec() override { return daemon_.tick_usec(); }
+    std::vector<TunableWire> Tunables() override { return tunables_wire(daemon_); }
+    SignalsWire Signals() override { return signals_wire(daemon_); }
+    std::vector<ConflictWire> Conflicts() override { return conflicts_wire(daemon_); }
+
+    // ---- read-only methods (open to every user)
+    // --------------------------------------------------
+    std::tuple<std::string, std::string, uint64_t, std::string, std::vector<TunableWire>,
+               SignalsWire, std::vector<HistoryWire>, std::vector<ConflictWire>>
+    GetStatus() override {
+        return guarded([&] {
+            return std::make_tuple(std::string(FRAGTUNE_VERSION),
+                                   std::string(to_string(daemon_.mode())), daemon_.tick_usec(),
+                                   daemon_.summary(), tunables_wire(daemon_), signals_wire(daemon_),
+                                   history_wire(daemon_, kStatusHistory), conflicts_wire(daemon_));
+        });
+    }
+    std::vector<HistoryWire> GetHistory(const uint32_t& max) override {
+        return guarded([&] {
+            return history_wire(daemon_, max == 0 ? std::numeric_limits<size_t>::max() : max);
+        });
+    }
+    std::string Explain(const std::string& knob) override {
+        Knob k = parse_knob(knob);
+        return guarded([&] {
+            auto text = daemon_.explain(spec(k).name);
+            if (!text) fail(kBusErrorFailed, text.error());
+            return std::move(text).value();
+        });
+    }
+
+    // ---- mutating methods (root only)
+    // ------------------------------------------------------------
+    void SetMode(const std::string& mode) override {
+        require_root("SetMode");
+        check_length("mode", mode);
+        auto m = mode_from_string(mode);
+        if (!m)
+            throw sdbus::Error(
+                kBusErrorInvalidArgument,
+                fmt::format("unknown mode \"{}\"; valid modes: active, observe, paused", mode));
+        guarded([&] {
+            if (auto r = daemon_.set_mode(*m); !r) fail(kBusErrorFailed, r.error());
+        });
+    }
+    void Pin(const std::string& knob) override {
+        require_root("Pin");
+        Knob k = parse_knob(knob);
+        guarded([&] {
+            if (auto r = daemon_.pin(spec(k).name); !r) fail(kBusErrorFailed, r.error());
+        });
+    }
+    void Unpin(const std::string& knob) override {
+        require_root("Unpin");
+        Knob k = parse_knob(knob);
+        guarded([&] {
+            if (auto r = daemon_.unpin(spec(k).name); !r) fail(kBusErrorFailed, r.error());
+        });
+    }
+    void Restore() override {
+        require_root("Restore");
+        guarded([&] {
+            if (auto r = daemon_.restore(); !r) fail(kBusErrorFailed, r.error());
+        });
+    }
+    void Reload() override {
+        require_root("Reload");
+        guarded([&] {
+            if (auto r = daemon_.reload(); !r) fail(kBusErrorConfigInvalid, r.error());
+        });
+    }
+
+    // Defence in depth behind the bus policy: the caller's uid as the bus daemon saw it at connect
+    // time (SO_PEERCRED via GetConnectionCredentials), never anything the caller sent.
+    void require_root(std::string_view method) {
+        const sdbus::Message* call = getObject().getCurrentlyProcessedMessage();
+        uid_t uid = static_cast<uid_t>(-1);
+        std::string sender;
+        try {
+            sender = call->getSender();
+            uid = call->getCredsUid();
+        } catch (const sdbus::Error& e) {
+            spdlog::warn("D-Bus {} from {} refused: cannot determine the caller's uid: {}", method,
+                         sender, e.getMessage());
+            throw sdbus::Error(
+                kBusErrorAccessDenied,
+                fmt::format("{} refused: cannot determine the caller's uid", method));
+        }
+        if (uid != 0) {
+            spdlog::warn("D-Bus {} from {} (uid {}) refused: not root", method, sender, uid);
+            throw sdbus::Error(kBusErrorAccessDenied,
+                               fmt::format("{} changes fragtuned and needs root (caller uid {}): "
+                                           "run fragtunectl as root",
+                                           method, uid));
+        }
+        spdlog::info("D-Bus {} from {} (uid 0)", method, sender);
+    }
+
+    // sdbus-c++ turns only sdbus::Error into an error reply; anything else must not unwind through
+    // sd-bus's C callbacks.
+    template <typename F>
+    auto guarded(F&& f) -> decltype(f()) {
+        try {
+            return f();
+        } catch (const sdbus::Error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw sdbus::Error(kBusErrorFailed, fmt::format("internal error: {}", e.what()));
+        }
+    }
+
+    template <typename F>
+    void emit(const char* what, F&& f) noexcept {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            if (!emit_error_) emit_error_ = fmt::format("cannot emit D-Bus {}: {}", what, e.what());
+        }
+    }
+
+    void remember_properties() {
+        last_mode_ = std::string(to_string(daemon_.mode()));
+        last_tick_usec_ = daemon_.tick_usec();
+        last_tunables_ = tunables_wire(daemon_);
+        last_signals_ = signals_wire(daemon_);
+        last_conflicts_ = conflicts_wire(daemon_);
+    }
+
+    Daemon& daemon_;
+    std::optional<std::string> emit_error_;
+    // Last announced property values (see on_state_changed).
+    std::string last_mode_;
+    uint64_t last_tick_usec_ = 0;
+    std::vector<TunableWire> last_tunables_;
+    SignalsWire last_signals_;
+    std::vector<ConflictWire> last_conflicts_;
+};
+
+Result<std::unique_ptr<BusService>> BusService::open(Daemon& daemon) {
+    std::unique_ptr<BusService> service(new BusService());
+    const char* address = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
+    std::string where = address ? fmt::format("the system bus at {}", address) : "the system bus";
+    try {
+        service->connection_ = sdbus::createSystemBusConnection();
+    } catch (const sdbus::Error& e) {
+        return make_error(
+            fmt::format("cannot connect to {}: {} (is dbus running?)", where, e.getMessage()));
+    }
+    try {
+        service->adaptor_ = std::make_unique<ManagerAdaptor>(*service->connection_, daemon);
+    } catch (const sdbus::Error& e) {
+        return make_error(
+            fmt::format("cannot export {} on {}: {}", kBusObjectPath, where, e.getMessage()));
+    }
+    try {
+        service->connection_->requestName(kBusName);
+    } catch (const sdbus::Error& e) {
+        return make_error(fmt::format(
+            "cannot own the name {} on {}: {}; is another fragtuned running, and is the bus policy "
+            "org.fragtune1.conf installed in /usr/share/dbus-1/system.d (root owns the name)?",
+            kBusName, where, e.getMessage()));
+    }
+    return service;
+}
+
+BusService::~BusService() {
+    // The adaptor first: it detaches from the daemon and unexports the object while the connection
+    // still exists.
+    adaptor_.reset();
+    connection_.reset();
+}
+
+int BusService::fd() const {
+    try {
+        return connection_->getEventLoopPollData().fd;
+    } catch (const sdbus::Error&) {
+        return -1;
+    }
+}
+
+int BusService::events() const {
+    try {
+        return connection_->getEventLoopPollData().events;
+    } catch (const sdbus::Error&) {
+        return 0;
+    }
+}
+
+int BusService::timeout_msec() const {
+    try {
+        return connection_->getEventLoopPollData().getPollTimeout();
+    } catch (const sdbus::Error&) {
+        return 0;
+    }
+}
+
+Result<void> BusService::process() {
+    try {
+        while (connection_->processPendingRequest()) {
+            if (adaptor_->emit_error()) break;
+        }
+    } catch (const sdbus::Error& e) {
+        return make_error(fmt::format("lost the D-Bus connection: {}", e.getMessage()));
+    }
+    if (adaptor_->emit_error()) return make_error(*adaptor_->emit_error());
+    return {};
+}
+
+}  // namespace fragtune
