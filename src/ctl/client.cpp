@@ -1,0 +1,228 @@
+#include "client.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "fragtune1_manager_proxy.hpp"  // generated from dbus/org.fragtune1.Manager.xml
+
+namespace fragtune::ctl {
+namespace {
+
+constexpr const char* kBusName = "org.fragtune1";
+constexpr const char* kObjectPath = "/org/fragtune1";
+
+uint64_t realtime_now_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+template <typename Wire>
+TunableRow tunable_row(const Wire& w) {
+    TunableRow r;
+    r.name = w.template get<0>();
+    if (w.template get<1>() >= 0) r.current = w.template get<1>();
+    r.baseline = w.template get<2>();
+    if (w.template get<3>() >= 0) r.original = w.template get<3>();
+    r.min = w.template get<4>();
+    r.max = w.template get<5>();
+    r.state = w.template get<6>();
+    r.reason = w.template get<7>();
+    return r;
+}
+
+template <typename Wire>
+HistoryRow history_row(const Wire& w) {
+    return HistoryRow{w.template get<0>(), w.template get<1>(), w.template get<2>(),
+                      w.template get<3>(), w.template get<4>(), w.template get<5>(),
+                      w.template get<6>(), w.template get<7>()};
+}
+
+template <typename Wire>
+ConflictRow conflict_row(const Wire& w) {
+    return ConflictRow{w.template get<0>(), w.template get<1>(), w.template get<2>(),
+                       w.template get<3>(), w.template get<4>()};
+}
+
+}  // namespace
+
+// The generated proxy with its signal handlers forwarded to std::functions (set only by monitor).
+class ManagerProxy final : public sdbus::ProxyInterfaces<org::fragtune1::Manager_proxy> {
+  public:
+    explicit ManagerProxy(sdbus::IConnection& connection)
+        : ProxyInterfaces(connection, kBusName, kObjectPath) {}
+    ~ManagerProxy() { unregisterProxy(); }
+    ManagerProxy(const ManagerProxy&) = delete;
+    ManagerProxy& operator=(const ManagerProxy&) = delete;
+
+    void listen() { registerProxy(); }
+
+    std::function<void(const std::string&, int64_t, int64_t, const std::string&,
+                       const std::string&)>
+        adjusted;
+    std::function<void(int32_t, const std::string&, bool)> alloc_failure;
+    std::function<void(const std::string&)> mode_changed;
+
+  private:
+    void onAdjusted(const std::string& knob, const int64_t& old, const int64_t& new_,
+                    const std::string& rule, const std::string& reason) override {
+        if (adjusted) adjusted(knob, old, new_, rule, reason);
+    }
+    void onAllocationFailure(const int32_t& order, const std::string& task,
+                             const bool& atomic) override {
+        if (alloc_failure) alloc_failure(order, task, atomic);
+    }
+    void onModeChanged(const std::string& mode) override {
+        if (mode_changed) mode_changed(mode);
+    }
+};
+
+std::unique_ptr<sdbus::IConnection> connect_system_bus(const std::string& address) {
+    // sd-bus reads the system bus address from the environment, so --address is exactly
+    // DBUS_SYSTEM_BUS_ADDRESS for this process (set before any thread exists).
+    if (!address.empty()) setenv("DBUS_SYSTEM_BUS_ADDRESS", address.c_str(), 1);
+    return sdbus::createSystemBusConnection();
+}
+
+Client::Client(sdbus::IConnection& connection)
+    : proxy_(std::make_unique<ManagerProxy>(connection)) {}
+Client::~Client() = default;
+
+StatusView Client::status() {
+    auto [version, mode, tick_usec, summary, tunables, signals, history, conflicts] =
+        proxy_->GetStatus();
+    StatusView st;
+    st.version = std::move(version);
+    st.mode = std::move(mode);
+    st.tick_usec = tick_usec;
+    st.summary = std::move(summary);
+    for (const auto& t : tunables) st.tunables.push_back(tunable_row(t));
+    st.signals = std::move(signals);
+    for (const auto& h : history) st.history.push_back(history_row(h));
+    for (const auto& c : conflicts) st.conflicts.push_back(conflict_row(c));
+    return st;
+}
+
+std::vector<HistoryRow> Client::history(uint32_t max) {
+    std::vector<HistoryRow> out;
+    for (const auto& h : proxy_->GetHistory(max)) out.push_back(history_row(h));
+    return out;
+}
+
+std::vector<TunableRow> Client::tunables() {
+    std::vector<TunableRow> out;
+    for (const auto& t : proxy_->Tunables()) out.push_back(tunable_row(t));
+    return out;
+}
+
+std::string Client::explain(const std::string& knob) {
+    return proxy_->Explain(knob);
+}
+void Client::set_mode(const std::string& mode) {
+    proxy_->SetMode(mode);
+}
+void Client::pin(const std::string& knob) {
+    proxy_->Pin(knob);
+}
+void Client::unpin(const std::string& knob) {
+    proxy_->Unpin(knob);
+}
+void Client::restore() {
+    proxy_->Restore();
+}
+void Client::reload() {
+    proxy_->Reload();
+}
+
+int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& options) {
+    auto print = [](const std::string& line) {
+        std::fputs(line.c_str(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);  // live, also through a pipe
+    };
+
+    ManagerProxy proxy(connection);
+    proxy.adjusted = [&](const std::string& knob, int64_t old_value, int64_t new_value,
+                         const std::string& rule, const std::string& reason) {
+        auto now = realtime_now_usec();
+        print(json ? adjusted_event_json(now, knob, old_value, new_value, rule, reason).dump()
+                   : format_adjusted_event(now, knob, old_value, new_value, rule, reason, options));
+    };
+    proxy.alloc_failure = [&](int32_t order, const std::string& task, bool atomic) {
+        auto now = realtime_now_usec();
+        print(json ? alloc_failure_event_json(now, order, task, atomic).dump()
+                   : format_alloc_failure_event(now, order, task, atomic, options));
+    };
+    proxy.mode_changed = [&](const std::string& mode) {
+        auto now = realtime_now_usec();
+        print(json ? mode_event_json(now, mode).dump() : format_mode_event(now, mode, options));
+    };
+    // Subscribe first, then check the daemon is there, so no event falls between the two.
+    proxy.listen();
+    // The bus delivers signals sent by whoever owns org.fragtune1, so a restarted daemon is
+    // followed without re-subscribing; say so on stderr, which stays out of the event stream.
+    auto owner_slot = connection.addMatch(
+        fmt::format("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                    "member='NameOwnerChanged',arg0='{}'",
+                    kBusName),
+        [](sdbus::Message& msg) {
+            std::string name, old_owner, new_owner;
+            msg >> name >> old_owner >> new_owner;
+            if (new_owner.empty())
+                std::fputs("fragtunectl: fragtuned stopped; waiting for it to come back\n", stderr);
+            else
+                std::fputs("fragtunectl: fragtuned started\n", stderr);
+        });
+    (void)proxy.Version();  // throws ServiceUnknown when fragtuned is not running
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) {
+        std::fprintf(stderr, "fragtunectl: signalfd: %s\n", std::strerror(errno));
+        return 1;
+    }
+    if (!json) std::fputs("Watching fragtuned; Ctrl-C to stop.\n", stderr);
+
+    int rc = 0;
+    for (;;) {
+        try {
+            while (connection.processPendingRequest()) {
+            }
+        } catch (const sdbus::Error& e) {
+            std::fprintf(stderr, "fragtunectl: lost the D-Bus connection: %s\n",
+                         e.getMessage().c_str());
+            rc = 1;
+            break;
+        }
+        auto pd = connection.getEventLoopPollData();
+        pollfd fds[2] = {{pd.fd, static_cast<short>(pd.events), 0}, {sfd, POLLIN, 0}};
+        int n = poll(fds, 2, pd.getPollTimeout());
+        if (n < 0 && errno != EINTR) {
+            std::fprintf(stderr, "fragtunectl: poll: %s\n", std::strerror(errno));
+            rc = 1;
+            break;
+        }
+        if (n > 0 && (fds[1].revents & POLLIN)) break;  // Ctrl-C or SIGTERM: a normal end
+    }
+    close(sfd);
+    return rc;
+}
+
+}  // namespace fragtune::ctl
