@@ -515,7 +515,7 @@ struct Metric {
 };
 
 const std::vector<Metric> kMetrics = {
-    {"free_at_start_mib", "free memory at trial start (MiB, same in every arm)", false},
+    {"free_at_start_mib", "free memory when the workload starts (MiB)", false},
     {"psi_some_ms", "PSI memory some during probe (ms)", false},
     {"compact_stall", "compact_stall during probe", false},
     {"allocstall", "allocstall (direct reclaim entries)", false},
