@@ -7,6 +7,7 @@
 // reads the knobs); it is tested with the other flat parsers in parsers_flat_test.cpp.
 #include "fragtune/parsers.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <charconv>
@@ -21,6 +22,12 @@ namespace fragtune {
 namespace {
 
 constexpr std::string_view kBlank = " \t\r\n\v\f";
+
+// The characters of kBlank, tested without a memchr() call per character (the hot loop of every
+// parser: see bench/sample_bench.cpp).
+constexpr bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 std::string_view trim_right(std::string_view s) {
     const auto e = s.find_last_not_of(kBlank);
@@ -44,6 +51,7 @@ size_t indent_of(std::string_view line) {
 // line on the right, which also removes the '\r' of CRLF text.
 std::vector<std::string_view> split_lines(std::string_view text) {
     std::vector<std::string_view> out;
+    out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
     size_t start = 0;
     while (start < text.size()) {
         const size_t nl = text.find('\n', start);
@@ -62,14 +70,38 @@ std::vector<std::string_view> split_ws(std::string_view s) {
     std::vector<std::string_view> out;
     size_t i = 0;
     while (i < s.size()) {
-        while (i < s.size() && kBlank.find(s[i]) != std::string_view::npos) ++i;
+        while (i < s.size() && is_blank(s[i])) ++i;
         if (i >= s.size()) break;
         size_t j = i;
-        while (j < s.size() && kBlank.find(s[j]) == std::string_view::npos) ++j;
+        while (j < s.size() && !is_blank(s[j])) ++j;
         out.push_back(s.substr(i, j - i));
         i = j;
     }
     return out;
+}
+
+// The first two whitespace-separated tokens of `s` and how many tokens there are in all, without
+// allocating: the shape of every "name value" line, parsed for each of ~400 lines per sample.
+struct TwoTokens {
+    std::string_view first, second;
+    size_t count = 0;  // all tokens of the line, so callers can refuse extra fields
+    size_t size() const { return count; }
+    std::string_view operator[](size_t i) const { return i == 0 ? first : second; }
+};
+TwoTokens two_tokens(std::string_view s) {
+    TwoTokens t;
+    size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && is_blank(s[i])) ++i;
+        if (i >= s.size()) break;
+        size_t j = i;
+        while (j < s.size() && !is_blank(s[j])) ++j;
+        if (t.count == 0) t.first = s.substr(i, j - i);
+        if (t.count == 1) t.second = s.substr(i, j - i);
+        ++t.count;
+        i = j;
+    }
+    return t;
 }
 
 // Hostile input can be megabytes on one line: error messages quote at most this much of it.
@@ -149,16 +181,28 @@ Error duplicate_key(std::string_view source, size_t ln, std::string_view key, si
                    fmt::format("'{}' is listed twice (first on line {})", shown(key), first));
 }
 
+// Where each key of one block was seen, in input order; the keys point into the text being parsed.
+// Searched only to word the error of a duplicate, so appending is all the normal path pays.
+using FirstLines = std::vector<std::pair<std::string_view, size_t>>;
+
 // Shared by vmstat and the blocks of zoneinfo: inserts name -> value, refusing duplicates.
-// `first_line` remembers where each key was first seen, for the error message.
+// `first_line` remembers where each key was first seen, for the error message. One tree descent
+// per key (lower_bound, then an insert at the hint): this runs for every line of every sample.
 Result<void> insert_counter(std::map<std::string, uint64_t, std::less<>>& map,
-                            std::map<std::string, size_t, std::less<>>& first_line,
-                            std::string_view source, size_t ln, std::string_view key,
-                            uint64_t value) {
-    if (auto it = first_line.find(key); it != first_line.end())
-        return duplicate_key(source, ln, key, it->second);
-    first_line.emplace(std::string(key), ln);
-    map.emplace(std::string(key), value);
+                            FirstLines& first_line, std::string_view source, size_t ln,
+                            std::string_view key, uint64_t value) {
+    auto it = map.lower_bound(key);
+    if (it != map.end() && it->first == key) {
+        size_t first = 0;
+        for (const auto& [k, l] : first_line)
+            if (k == key) {
+                first = l;
+                break;
+            }
+        return duplicate_key(source, ln, key, first);
+    }
+    map.emplace_hint(it, std::string(key), value);
+    first_line.emplace_back(key, ln);
     return {};
 }
 
@@ -406,7 +450,7 @@ class ZoneInfoParser {
     // nr_indirectly_reclaimable, which vmstat_show() skips but zoneinfo prints as "%-12s %lu",
     // i.e. blanks and a value. It comes back with an empty name, and callers skip it.
     Result<std::pair<std::string_view, uint64_t>> name_value(std::string_view line, size_t ln) {
-        const auto tok = split_ws(line);
+        const auto tok = two_tokens(line);
         if (tok.size() == 1 && !tok[0].empty() &&
             tok[0].find_first_not_of("0123456789") == std::string_view::npos)
             return std::pair<std::string_view, uint64_t>{};  // see hidden_counter()
@@ -494,7 +538,7 @@ class ZoneInfoParser {
     size_t cur_line_ = 0;
     unsigned fields_ = 0;
     std::map<unsigned, size_t> field_line_;
-    std::map<std::string, size_t, std::less<>> stat_line_, node_stat_line_;
+    FirstLines stat_line_, node_stat_line_;
     std::map<std::pair<int, std::string>, size_t> seen_zones_;
 };
 
@@ -515,13 +559,13 @@ std::optional<uint64_t> VmStat::get(std::string_view name) const {
 Result<VmStat> parse_vmstat(std::string_view text, std::string_view source) {
     // mm/vmstat.c vmstat_show(): "%s %lu\n" per counter.
     VmStat out;
-    std::map<std::string, size_t, std::less<>> first_line;
+    FirstLines first_line;
     const auto lines = split_lines(text);
     for (size_t i = 0; i < lines.size(); ++i) {
         const size_t ln = i + 1;
         const auto line = trim(lines[i]);
         if (line.empty()) continue;
-        const auto tok = split_ws(line);
+        const auto tok = two_tokens(line);
         if (tok.size() != 2)
             return at_line(
                 source, ln,
@@ -552,7 +596,7 @@ Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source) {
     // fs/proc/meminfo.c: "%-15s %8lu kB" via show_val_kb(), and "HugePages_Total: %5lu" etc.
     // without a unit (counts of huge pages, kept as they are).
     MemInfo out;
-    std::map<std::string, size_t, std::less<>> first_line;
+    FirstLines first_line;
     const auto lines = split_lines(text);
     for (size_t i = 0; i < lines.size(); ++i) {
         const size_t ln = i + 1;
