@@ -283,8 +283,10 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         for (const auto& [name, value] : cur.vmstat.counters) {
             while (it != before.end() && it->first < name) ++it;
             if (it == before.end()) break;
+            // Names arrive in sorted order: inserting at end() costs no tree search.
             if (it->first == name)
-                s.counters.emplace(name, make_delta(it->second, value, s.interval_usec));
+                s.counters.emplace_hint(s.counters.end(), name,
+                                        make_delta(it->second, value, s.interval_usec));
         }
         for (auto name : kSummedCounters) {
             if (s.counters.count(name)) continue;  // the kernel prints the single counter
