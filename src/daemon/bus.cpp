@@ -122,7 +122,10 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
     const std::optional<std::string>& emit_error() const { return emit_error_; }
 
     // ---- DaemonListener: events to signals. Never throws into the daemon. ----------------------
+    // Only written values: "Adjusted" must mean the knob changed. Refused and report-only decisions
+    // (refuse, pin, failed writes) are in GetHistory with applied = false.
     void on_adjusted(const HistoryEntry& e) override {
+        if (!e.applied) return;
         emit("Adjusted",
              [&] { emitAdjusted(name_of(e.knob), e.old_value, e.new_value, e.rule, e.reason); });
     }

@@ -398,6 +398,23 @@ TEST_F(DbusTest, AdjustedAndAllocationFailureSignalsMatchTheHistory) {
         .storeResultsTo(newest);
     ASSERT_EQ(newest.size(), 1u);
     EXPECT_EQ(newest[0], entries.back());
+
+    // Someone else writes the knob: fragtuned pins it and records that (applied = false), but
+    // Adjusted stays reserved for values fragtuned wrote.
+    const size_t seen = adjusted.size();
+    m.set_knob("min_free_kbytes", a.new_value + 4096);
+    ASSERT_TRUE(c.pump_until([&] { return c.state_of("min_free_kbytes") == "pinned"; }))
+        << d.proc->log();
+    c.pump_until([] { return false; }, 500ms);
+    for (size_t i = seen; i < adjusted.size(); ++i)
+        EXPECT_NE(adjusted[i].knob, "min_free_kbytes") << adjusted[i].rule;
+    c.proxy->callMethod("GetHistory")
+        .onInterface(kIface)
+        .withArguments(uint32_t{0})
+        .storeResultsTo(entries);
+    EXPECT_TRUE(std::any_of(entries.begin(), entries.end(), [](const HistoryWire& e) {
+        return e.get<1>() == "min_free_kbytes" && e.get<2>() == "pin" && !e.get<7>();
+    })) << entries.size();
 }
 
 TEST_F(DbusTest, NonRootReadsButCannotChange) {
