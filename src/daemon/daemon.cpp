@@ -10,6 +10,7 @@
 
 #include "fragtune/metrics.hpp"
 #include "fragtune/persist.hpp"
+#include "fragtune/replay.hpp"
 #include "fragtune/sysctl_io.hpp"
 #include "logging.hpp"
 
@@ -52,6 +53,8 @@ struct Daemon::Impl {
     uint64_t failures_seen = 0;  // kernel-log allocation failures since start
     MetricsCounters metrics;     // for metrics.textfile_path
     MetricsTextfile metrics_file;
+    uint64_t record_seq = 0;     // next --record tick directory
+    bool record_failed = false;  // --record stopped after an error (logged once)
 };
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)), fs_(options_.root) {}
@@ -82,6 +85,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     apply_overrides(config_.config, options_);
     const Config& cfg = config_.config;
     if (auto r = logging::set_level(cfg.daemon.log_level); !r) return r.error();
+    for (const auto& w : config_.warnings) spdlog::warn("{}", w.describe());
 
     impl_ = std::make_unique<Impl>(fs_, cfg);
     impl_->mode = cfg.daemon.mode;
@@ -214,6 +218,14 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
     if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");
     impl_->sample_error.clear();
     impl_->last = std::move(*s);
+    if (options_.record_dir && !impl_->record_failed) {
+        if (auto r = record_tick(fs_, *options_.record_dir, impl_->record_seq++, mono_usec,
+                                 impl_->last->failures, sampler_options(cfg).psi_path);
+            !r) {
+            spdlog::error("recording stopped: {}", r.error().describe());
+            impl_->record_failed = true;
+        }
+    }
 
     bool changed = false;
     if (impl_->mode != Mode::paused) {
@@ -409,8 +421,9 @@ Result<std::string> Daemon::explain(std::string_view name) const {
     const Range b = effective_bounds(*k, ks, config_.config, *impl_->last);
     auto live = impl_->last->knob(*k);
     std::string out = fmt::format("{}: {}\n", t.sysctl, t.summary);
-    out += fmt::format("  value {} {}, baseline {}, original {}, bounds {}..{}\n",
-                       live ? std::to_string(*live) : "(absent)", t.unit, ks.baseline,
+    out += fmt::format("  value {}{}, baseline {}, original {}, bounds {}..{}\n",
+                       live ? std::to_string(*live) : "(absent)",
+                       t.unit.empty() ? std::string() : " " + std::string(t.unit), ks.baseline,
                        ks.original ? std::to_string(*ks.original) : "-", b.min, b.max);
     out += fmt::format("  state {}{}\n", to_string(ks.status),
                        ks.status_reason.empty() ? "" : ": " + ks.status_reason);
@@ -486,6 +499,7 @@ Result<void> Daemon::reload() {
                                    loaded.error().message);
     const Mode old_configured = config_.config.daemon.mode;
     config_ = std::move(*loaded);
+    for (const auto& w : config_.warnings) spdlog::warn("{}", w.describe());
     apply_overrides(config_.config, options_);
     const Config& cfg = config_.config;
     if (auto r = logging::set_level(cfg.daemon.log_level); !r) spdlog::warn("{}", r.error().describe());

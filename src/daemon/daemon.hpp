@@ -29,6 +29,7 @@ struct DaemonOptions {
     std::optional<std::string> state_path;             // overrides daemon.state_path
     std::optional<OnExit> on_exit;                     // overrides daemon.on_exit
     std::optional<uint64_t> tick_usec;                 // overrides daemon.tick
+    std::optional<std::filesystem::path> record_dir;   // --record: save each tick's /proc files here
 };
 
 // One knob as operators see it (D-Bus Tunables property, fragtunectl status).

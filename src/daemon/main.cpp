@@ -12,8 +12,11 @@
 
 #include "fragtune/config_file.hpp"
 #include "fragtune/kernel_fs.hpp"
+#include "fragtune/replay.hpp"
 #include "fragtune/sample.hpp"
 #include "fragtune/units.hpp"
+#include "logging.hpp"
+#include "service.hpp"
 
 // ---- fragtuned --sample ----------------------------------------------------------------------
 //
@@ -99,6 +102,14 @@ int run_sample(const SampleArgs& args) {
     return 0;
 }
 
+// ---- fragtuned (the daemon) and fragtuned --restore -------------------------------------------
+
+struct DaemonArgs {
+    bool no_bus = false;
+    bool restore = false;
+    std::string mode, on_exit, tick, persist_path, state_path, log_level, record, replay;
+};
+
 // ---- fragtuned --config / --check-config / --dump-config -------------------------------------------
 //
 // Validation for configuration management (Ansible's `validate: fragtuned --check-config --config %s`)
@@ -149,6 +160,84 @@ int run_config_command(const ConfigArgs& a, const std::string& root) {
     return 0;
 }
 
+void add_daemon_options(CLI::App& app, DaemonArgs& a) {
+    app.add_flag("--no-bus", a.no_bus, "do not own org.fragtune1 on the system bus (no D-Bus API)");
+    app.add_flag("--restore", a.restore,
+                 "write the original values recorded in the state file back, then exit");
+    app.add_option("--mode", a.mode, "override daemon.mode")
+        ->check(CLI::IsMember({"active", "observe", "paused"}));
+    app.add_option("--on-exit", a.on_exit, "override daemon.on_exit")
+        ->check(CLI::IsMember({"keep", "restore"}));
+    app.add_option("--tick", a.tick, "override daemon.tick (e.g. 2s, 500ms)");
+    app.add_option("--persist-path", a.persist_path, "override daemon.persist_path");
+    app.add_option("--state-path", a.state_path, "override daemon.state_path");
+    app.add_option("--log-level", a.log_level, "override daemon.log_level")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    app.add_option("--record", a.record,
+                   "save each tick's /proc files and kernel-log failures under DIR (for --replay)");
+    app.add_option("--replay", a.replay,
+                   "run the controller over a recording made with --record (observe only) and print "
+                   "the decisions it would have made, then exit");
+}
+
+// --replay: the configuration is read from the real filesystem (or --root), the recording from DIR.
+int run_replay(const std::string& dir, const std::string& root, const std::string& config_path) {
+    auto cfg = fragtune::load_config(fragtune::KernelFs(root), config_path);
+    if (!cfg) {
+        std::fprintf(stderr, "fragtuned: %s\n", cfg.error().describe().c_str());
+        return 1;
+    }
+    auto r = fragtune::replay_recording(absolute_config_path(dir), cfg->config);
+    if (!r) {
+        std::fprintf(stderr, "fragtuned: --replay: %s\n", r.error().describe().c_str());
+        return 1;
+    }
+    std::fputs(fragtune::format_replay(*r).c_str(), stdout);
+    return 0;
+}
+
+// Exit status: see fragtuned(8). 0 clean stop, 1 failure, 2 usage.
+int run_daemon(const DaemonArgs& a, const std::string& root, const std::string& config_path) {
+    fragtune::ServiceOptions so;
+    so.daemon.root = root;
+    so.daemon.config_path = config_path;
+    so.bus = !a.no_bus;
+    so.log_level = a.log_level;
+    if (!a.mode.empty()) so.daemon.mode = fragtune::mode_from_string(a.mode);
+    if (!a.on_exit.empty())
+        so.daemon.on_exit = a.on_exit == "restore" ? fragtune::OnExit::restore : fragtune::OnExit::keep;
+    if (!a.tick.empty()) {
+        auto t = fragtune::parse_duration_usec(a.tick);
+        if (!t || *t < 100'000 || *t > 600'000'000) {
+            std::fprintf(stderr, "fragtuned: --tick: %s\n",
+                         t ? "must be between 100ms and 10min" : t.error().describe().c_str());
+            return 2;
+        }
+        so.daemon.tick_usec = *t;
+    }
+    if (!a.persist_path.empty()) so.daemon.persist_path = a.persist_path;
+    if (!a.state_path.empty()) so.daemon.state_path = a.state_path;
+    if (!a.record.empty()) so.daemon.record_dir = absolute_config_path(a.record);
+    if (!a.restore) return fragtune::run_service(so);
+
+    // --restore: the originals come from the state file; nothing is tuned.
+    (void)fragtune::logging::setup(a.log_level.empty() ? "info" : a.log_level);
+    so.daemon.mode = fragtune::Mode::paused;
+    so.daemon.on_exit = fragtune::OnExit::keep;
+    fragtune::Daemon d(so.daemon);
+    if (auto r = d.start(monotonic_usec()); !r) {
+        std::fprintf(stderr, "fragtuned: %s\n", r.error().describe().c_str());
+        return 1;
+    }
+    auto r = d.restore();
+    d.stop();
+    if (!r) {
+        std::fprintf(stderr, "fragtuned: %s\n", r.error().describe().c_str());
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,11 +261,15 @@ int main(int argc, char** argv) {
     app.add_flag("--json", sample_args.json, "one JSON object per line (doc/sample-json.md)")
         ->needs(sample_flag);
 
+    DaemonArgs daemon_args;
+    add_daemon_options(app, daemon_args);
     ConfigArgs config_args;
     add_config_options(app, config_args);
 
     CLI11_PARSE(app, argc, argv);
     if (config_args.check || config_args.dump) return run_config_command(config_args, sample_args.root);
     if (sample_mode) return run_sample(sample_args);
-    return 0;
+    if (!daemon_args.replay.empty())
+        return run_replay(daemon_args.replay, sample_args.root, absolute_config_path(config_args.path));
+    return run_daemon(daemon_args, sample_args.root, absolute_config_path(config_args.path));
 }

@@ -105,6 +105,7 @@ int run_service(const ServiceOptions& options) {
         KmsgOptions ko;
         ko.path = daemon.config().signals.kmsg_path;
         ko.max_failures_per_drain = kMaxPendingFailures;
+        ko.page_size_bytes = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
         auto k = KmsgReader::open(daemon.fs(), ko);
         if (k) {
             kmsg.emplace(std::move(*k));

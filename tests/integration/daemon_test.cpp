@@ -232,6 +232,27 @@ TEST(Daemon, ProcFileVanishingMidRunHoldsKnobsAndRecovers) {
     EXPECT_EQ(d.proc->wait(), 0);
 }
 
+TEST(Daemon, RecordThenReplayShowsTheDecisionsTheDaemonMade) {
+    FixtureMachine m;
+    const fs::path rec = m.scratch() / "rec";
+    {
+        Running d(m, {"--mode", "observe", "--record", rec.string()});
+        ASSERT_TRUE(d.ready()) << d.proc->log();
+        ASSERT_TRUE(feed_failures_until(
+            m, [&] { return d.proc->log().find("(not applied)") != std::string::npos; }));
+        d.proc->signal(SIGTERM);
+        ASSERT_EQ(d.proc->wait(), 0);
+    }
+    ASSERT_TRUE(fs::exists(rec / "00000000/proc/buddyinfo"));
+    Process replay({FRAGTUNED_BIN, "--root", m.root().string(), "--replay", rec.string()}, {},
+                   m.scratch() / "replay.log");
+    ASSERT_EQ(replay.wait(), 0) << replay.log();
+    const std::string out = replay.log();
+    EXPECT_NE(out.find("vm.min_free_kbytes 67584 -> "), std::string::npos) << out;
+    EXPECT_NE(out.find("atomic"), std::string::npos) << out;
+    EXPECT_NE(out.find("ticks replayed"), std::string::npos) << out;
+}
+
 // Opt-in: the real kernel. Runs the daemon on / in active mode with on_exit = restore and checks that
 // every knob is back at its original value afterwards. A guard restores them even if the test fails.
 TEST(DaemonRealKernel, ActiveRunOnTheLiveKernelRestoresEveryKnob) {
