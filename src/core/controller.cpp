@@ -390,7 +390,21 @@ std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want
         reason += fmt::format(" in {}", secs(s.interval_usec));
         want_kick = frag.high;
         kick_why = frag.text;
-        return Proposal{Action::raise, cur + p.raise_step, "fragmentation", reason};
+        // One step is often too little: kcompactd only starts when a node's fragmentation score
+        // exceeds (100 - proactiveness) + 10 and stops at 100 - proactiveness (mm/compaction.c
+        // fragmentation_score_wmark). Measured on our VM, a +20 step from 20 left the score above
+        // the new watermark and kcompactd idle for the whole burst. So go at least to the value at
+        // which the kernel compacts the node that is fragmented now, with 10 points to spare.
+        int64_t target = cur + p.raise_step;
+        if (frag.high && s.max_fragmentation_score > 0) {
+            const int64_t needed = 110 - s.max_fragmentation_score + 10;
+            if (needed > target) {
+                target = needed;
+                reason += fmt::format("; {} so that kcompactd works on fragmentation score {}",
+                                      target, s.max_fragmentation_score);
+            }
+        }
+        return Proposal{Action::raise, target, "fragmentation", reason};
     }
     if (!frag.plentiful) {
         mark_not_calm(t, k);  // between the thresholds: hold
@@ -742,8 +756,16 @@ Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const 
     const auto& t = spec(k);
     const auto& kc = config.knob(k);
     Range kr = kernel_range(k, sample.kernel);
-    Range r{std::max(kc.min.value_or(t.default_min), kr.min),
-            std::min(kc.max.value_or(t.default_max), kr.max)};
+    // "5%"-style bounds (min_free_kbytes only) are resolved against managed lowmem now, since lowmem
+    // changes with memory hotplug.
+    const uint64_t lowmem_kib = lowmem_managed_pages(sample.zoneinfo) * 4;
+    auto pick = [&](const std::optional<int64_t>& abs, const std::optional<double>& pct, int64_t dflt) {
+        if (abs) return *abs;
+        if (pct) return resolve_lowmem_percent_kib(*pct, lowmem_kib);
+        return dflt;
+    };
+    Range r{std::max(pick(kc.min, kc.min_lowmem_percent, t.default_min), kr.min),
+            std::min(pick(kc.max, kc.max_lowmem_percent, t.default_max), kr.max)};
     if (k == Knob::min_free_kbytes) {
         r.min = std::max(r.min, ks.baseline);
         r.max = std::min(r.max, min_free_cap_kib(sample.zoneinfo, config.safety));
@@ -764,6 +786,9 @@ ControllerState initial_state(const Sample& first, const Config& config) {
         const auto& kc = config.knob(t.knob);
         ks.original = first.knob(t.knob);
         ks.baseline = kc.baseline.value_or(ks.original.value_or(0));
+        if (kc.baseline_lowmem_percent)
+            ks.baseline = resolve_lowmem_percent_kib(*kc.baseline_lowmem_percent,
+                                                     lowmem_managed_pages(first.zoneinfo) * 4);
         if (!kc.enabled) {
             ks.status = KnobStatus::disabled;
             ks.status_reason = "disabled in the configuration";

@@ -497,6 +497,24 @@ TEST(Controller, BoundsIntersectTheKernelRange) {
     EXPECT_EQ(effective_bounds(Knob::min_free_kbytes, ks, c, s).min, 67584);
 }
 
+TEST(Controller, PercentBoundsResolveAgainstManagedLowmem) {
+    Sample s = calm_sample(0);
+    Config c;
+    auto& kc = c.knob(Knob::min_free_kbytes);
+    kc.max_lowmem_percent = 2.0;
+    kc.baseline_lowmem_percent = 0.5;
+    const int64_t lowmem_kib = (3840 + 772915 + 360448) * 4;
+    ControllerState st = initial_state(s, c);
+    EXPECT_EQ(st.knob(Knob::min_free_kbytes).baseline, lowmem_kib * 5 / 1000);
+    Range b = effective_bounds(Knob::min_free_kbytes, st.knob(Knob::min_free_kbytes), c, s);
+    EXPECT_EQ(b.max, lowmem_kib * 2 / 100);
+    EXPECT_EQ(b.min, lowmem_kib * 5 / 1000);
+    // An absolute value wins over nothing; the loader never sets both.
+    kc.max_lowmem_percent.reset();
+    kc.max = 100000;
+    EXPECT_EQ(effective_bounds(Knob::min_free_kbytes, st.knob(Knob::min_free_kbytes), c, s).max, 100000);
+}
+
 TEST(Controller, AtTheConfiguredMaximumARaiseIsRefused) {
     Sample s = calm_sample(10 * kSec);
     Config c;
@@ -664,6 +682,7 @@ TEST(Controller, FragmentationRaisesProactiveness) {
     auto st = initial_state(s, c);
     s.signals.targets[1].unusable_permille = 870;
     s.signals.targets[1].free_blocks = 12;
+    s.signals.max_fragmentation_score = 87;  // consistent with the order-9 index
     auto d = find(decide(s, st, c), Knob::compaction_proactiveness);
     ASSERT_TRUE(d);
     EXPECT_EQ(d->action, Action::raise);
@@ -677,6 +696,27 @@ TEST(Controller, FragmentationRaisesProactiveness) {
     t = calm_sample(10 * kSec);
     set_counter(t, "thp_fault_fallback", 9);
     EXPECT_TRUE(find(decide(t, st, c), Knob::compaction_proactiveness));
+}
+
+TEST(Controller, FragmentationRaisesFarEnoughForKcompactdToWork) {
+    // Score 60: kcompactd starts above (100 - p) + 10, so p must exceed 50; one +20 step from 20
+    // would leave it idle. The raise goes to 60 at once.
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    auto st = initial_state(s, c);
+    s.signals.targets[1].unusable_permille = 820;
+    s.signals.max_fragmentation_score = 60;
+    auto d = find(decide(s, st, c), Knob::compaction_proactiveness);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->action, Action::raise);
+    EXPECT_EQ(d->new_value, 60);
+    EXPECT_NE(d->reason.find("so that kcompactd works on fragmentation score 60"), std::string::npos)
+        << d->reason;
+    // Never beyond the bounds, whatever the score says.
+    s.signals.max_fragmentation_score = 5;
+    d = find(decide(s, st, c), Knob::compaction_proactiveness);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->new_value, 90);  // table default max
 }
 
 TEST(Controller, FutileCompactionBacksOffAndHolds) {
@@ -759,6 +799,7 @@ TEST(Controller, KickDuringCooldown) {
     Config c;
     auto st = initial_state(s, c);
     s.signals.targets[1].unusable_permille = 900;
+    s.signals.max_fragmentation_score = 90;  // consistent with the order-9 index
     auto step = decide(s, st, c);
     Sample n = s;
     n.mono_usec += kTick;
