@@ -220,6 +220,14 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                     .max = kmax,
                     .field = &field<&Config::watermark, &WatermarkPolicy::decay_step>,
                     .doc = "additive step back towards the baseline"});
+            policy({.key = "stall_memory",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 0,
+                    .max = kUsecPerDay,
+                    .field = &field<&Config::watermark, &WatermarkPolicy::stall_memory_usec>,
+                    .doc = "after direct-reclaim stalls, not lowered below the value that ended them "
+                           "for this long"});
             break;
         case Knob::compaction_proactiveness:
             policy({.key = "raise_step",
@@ -252,6 +260,12 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                  .min_exclusive = true,
                  .field = &field<&Config::compaction, &CompactionPolicy::futile_fail_ratio>,
                  .doc = "compact_fail above ratio * compact_success: compaction is futile, lower"});
+            policy({.key = "futile_min_fail",
+                    .kind = ValueKind::integer,
+                    .min = 1,
+                    .max = 1000000,
+                    .field = &field<&Config::compaction, &CompactionPolicy::futile_min_fail>,
+                    .doc = "compact_fail needed in one interval before compaction counts as futile"});
             policy({.key = "kick_interval",
                     .kind = ValueKind::duration,
                     .unit = "usec",
