@@ -65,22 +65,22 @@ Result<std::string> KernelFs::read(std::string_view path) const {
     Fd fd(::open(full->c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return make_error(fmt::format("cannot open {}", path), errno);
     // procfs seq_files produce a consistent snapshot per read() call: read the whole file at once,
-    // growing the buffer and starting over from offset 0 if it did not fit.
-    std::string buf(16 * 1024, '\0');
+    // growing the buffer and starting over from offset 0 if it did not fit. The scratch buffer is
+    // reused across calls (one per thread), so a tick allocates only the bytes actually read.
+    thread_local std::vector<char> scratch(32 * 1024);
     for (;;) {
-        ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), 0);
+        ssize_t n = ::pread(fd.get(), scratch.data(), scratch.size(), 0);
         if (n < 0) {
             if (errno == EINTR) continue;
             return make_error(fmt::format("cannot read {}", path), errno);
         }
-        if (static_cast<size_t>(n) < buf.size()) {
+        if (static_cast<size_t>(n) < scratch.size()) {
             // Regular files (fixtures) may return short reads only at EOF; procfs returns the snapshot.
-            buf.resize(static_cast<size_t>(n));
-            return buf;
+            return std::string(scratch.data(), static_cast<size_t>(n));
         }
-        if (buf.size() >= 64u * 1024 * 1024)
+        if (scratch.size() >= 64u * 1024 * 1024)
             return make_error(fmt::format("{} is larger than 64 MiB", path), EFBIG);
-        buf.resize(buf.size() * 4);
+        scratch.resize(scratch.size() * 4);
     }
 }
 
