@@ -1,5 +1,6 @@
 // KmsgReader over regular files and FIFOs (and, read-only, the machine's /dev/kmsg when readable).
 #include "fragtune/kmsg.hpp"
+#include "fixture_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,13 +18,7 @@ using namespace fragtune;
 
 namespace {
 
-std::string fixture(const std::string& rel) {
-    std::ifstream in(std::string(FRAGTUNE_FIXTURES_DIR) + "/" + rel, std::ios::binary);
-    EXPECT_TRUE(in.good()) << "missing fixture " << rel;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using fragtune::test::fixture;
 
 std::string record(uint64_t seq, const std::string& msg, int prio = 4, char flag = '-') {
     return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(seq * 1000) +

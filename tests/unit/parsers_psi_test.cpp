@@ -6,18 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "fragtune/parsers.hpp"
+#include "fixture_text.hpp"
 
 using namespace fragtune;
 
 namespace {
 
-std::string fixture(const std::string& rel) {
-    std::ifstream in(std::string(FRAGTUNE_FIXTURES_DIR) + "/" + rel, std::ios::binary);
-    EXPECT_TRUE(in.good()) << "missing fixture " << rel;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using fragtune::test::fixture;
 
 TEST(Psi, LiveCaptureIsIdle) {
     auto p = parse_psi(fixture("live-6.18-vm/proc/pressure/memory"));
