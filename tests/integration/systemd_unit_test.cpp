@@ -1,0 +1,90 @@
+// The installed fragtuned.service, checked offline by systemd itself: `systemd-analyze verify` must
+// be clean (with the installed manual pages resolving its Documentation= lines) and
+// `systemd-analyze security` must rate the sandbox at an exposure of 1.0 or less (systemd-oomd's
+// own unit: 2.0). systemd need not be PID 1 for either.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "ship_util.hpp"
+
+namespace fs = std::filesystem;
+using namespace fragtune::test;
+
+namespace {
+
+constexpr double kMaxExposure = 1.0;
+
+class SystemdUnit : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!have_program("systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
+        ASSERT_FALSE(dest_.path().empty());
+        auto r = install_into(dest_.path(), "/usr");
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        fs::path units = FRAGTUNE_SYSTEMD_UNIT_DIR;
+        if (!units.is_absolute()) units = fs::path("/usr") / units;
+        const fs::path installed = dest_.path() / units.relative_path() / "fragtuned.service";
+        text_ = read_text(installed);
+        ASSERT_FALSE(text_.empty()) << installed;
+
+        // verify needs ExecStart's binary to exist: point it at the built daemon in a copy (the
+        // file name must stay fragtuned.service for the unit name).
+        const std::string built = FRAGTUNED_BIN;
+        std::string copy = std::regex_replace(
+            text_, std::regex("^ExecStart=\\S+", std::regex::multiline), "ExecStart=" + built);
+        ASSERT_NE(copy, text_) << "no ExecStart= line to rewrite";
+        fs::create_directories(work_.path() / "unit");
+        unit_ = work_.path() / "unit" / "fragtuned.service";
+        std::ofstream(unit_) << copy;
+    }
+
+    TempDir dest_, work_;
+    std::string text_;
+    fs::path unit_;
+};
+
+TEST_F(SystemdUnit, VerifyIsClean) {
+    // Documentation=man:... is checked with `man`; look the pages up in the installed tree.
+    std::string man_opt;
+    if (!have_program("man")) man_opt = " --man=no";
+    auto r = run_command("MANPATH=" + shell_quote((dest_.path() / "usr/share/man").string()) +
+                         " systemd-analyze verify" + man_opt + " " + shell_quote(unit_.string()));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "") << "systemd-analyze verify printed warnings";
+}
+
+TEST_F(SystemdUnit, ExposureIsAtMostOne) {
+    auto r = run_command("systemd-analyze security --offline=true --no-pager " +
+                         shell_quote(unit_.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        r.output, m,
+        std::regex("Overall exposure level for fragtuned\\.service: ([0-9]+\\.[0-9])")))
+        << r.output;
+    const double exposure = std::stod(m[1].str());
+    RecordProperty("exposure", m[1].str());
+    EXPECT_LE(exposure, kMaxExposure) << r.output;
+}
+
+// The sandbox must leave open exactly what fragtuned needs; these lines are what make it work, and
+// a "hardening" edit that drops one breaks the daemon, not the score.
+TEST_F(SystemdUnit, SandboxKeepsWhatTheDaemonNeeds) {
+    for (const char* line :
+         {"Type=notify\n", "NotifyAccess=main\n", "WatchdogSec=30s\n",
+          "ExecReload=/bin/kill -HUP $MAINPID\n", "BusName=org.fragtune1\n",
+          "ReadWritePaths=/etc/sysctl.d /proc/sys/vm\n", "StateDirectory=fragtune\n",
+          "StateDirectoryMode=0700\n", "CapabilityBoundingSet=CAP_SYSLOG\n",
+          "ProtectKernelLogs=no\n", "BindReadOnlyPaths=/dev/kmsg\n", "DeviceAllow=/dev/kmsg r\n",
+          "ProcSubset=all\n", "RestrictAddressFamilies=AF_UNIX\n", "UMask=0077\n"}) {
+        EXPECT_NE(text_.find(line), std::string::npos) << "missing: " << line;
+    }
+    // /proc/sys/vm is written, so ProcSubset=pid (which hides /proc/sys) must never appear.
+    EXPECT_FALSE(std::regex_search(text_, std::regex("^ProcSubset=pid", std::regex::multiline)));
+}
+
+}  // namespace
