@@ -1,18 +1,19 @@
 # Thin wrapper over CMake presets. Every target that builds installs the Debian packages it needs first,
 # so `make run` and `make test` work as root on a fresh Debian 12 machine.
-# Targets: deps build run test test-release test-asan bench install deb clean
+# Targets: deps build run test test-release test-asan test-fuzz bench install deb clean
 
 DEPS := cmake g++ make pkg-config git \
         libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libtomlplusplus-dev \
         libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev \
         libgtest-dev libgmock-dev libbenchmark-dev \
         dbus-daemon systemd util-linux mandoc \
-        dpkg-dev python3-prometheus-client
+        dpkg-dev python3-prometheus-client \
+        clang-14 libclang-rt-14-dev strace faketime libfaketime python3
 
 JOBS ?= $(shell nproc)
 FRAGTUNED := build/release/src/daemon/fragtuned
 
-.PHONY: test-real-kernel deps build run test test-release test-asan bench install deb clean
+.PHONY: test-real-kernel deps build run test test-release test-asan test-fuzz bench install deb clean
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -51,7 +52,14 @@ test-asan: deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan
 
-test: test-release test-asan
+# Every fuzz target for FUZZ_SECONDS (default 15) each, two at a time: fuzz/README.md.
+FUZZ_SECONDS ?= 15
+test-fuzz: deps
+	cmake --preset fuzz -DFRAGTUNE_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build --preset fuzz -j $(JOBS)
+	ctest --preset fuzz
+
+test: test-release test-asan test-fuzz
 
 # Installs the release build into the system (/usr, /etc, /lib/systemd/system); DESTDIR is honoured.
 install: build
