@@ -90,7 +90,7 @@ ParsedSysctlConf parse_sysctl_conf(std::string_view text, std::string_view sourc
             key = trim(key.substr(1));
         }
         if (eq == std::string_view::npos) {
-            if (ignore_failure && !key.empty()) {
+            if (ignore_failure && !normalize_sysctl_key(key).empty()) {  // "-.." is no key
                 const std::string norm = normalize_sysctl_key(key);
                 out.exclusions.push_back(
                     {norm, "", std::string(source), line_no, true, is_glob(norm)});
