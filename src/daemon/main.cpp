@@ -266,7 +266,12 @@ int main(int argc, char** argv) {
     ConfigArgs config_args;
     add_config_options(app, config_args);
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help and --version exit 0; every usage error exits 2 (CLI11's own codes are not ours).
+        return app.exit(e) == 0 ? 0 : 2;
+    }
     if (config_args.check || config_args.dump) return run_config_command(config_args, sample_args.root);
     if (sample_mode) return run_sample(sample_args);
     if (!daemon_args.replay.empty())

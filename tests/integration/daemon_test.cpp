@@ -206,6 +206,18 @@ TEST(Daemon, RejectedSysctlWriteMarksTheKnobFailedAndTheDaemonGoesOn) {
     EXPECT_EQ(d.proc->wait(), 0);
 }
 
+TEST(Daemon, UsageErrorsExitTwo) {
+    TempDir tmp;
+    Process bad({FRAGTUNED_BIN, "--no-such-option"}, {}, tmp.path() / "a.log");
+    EXPECT_EQ(bad.wait(), 2) << bad.log();
+    Process bad_mode({FRAGTUNED_BIN, "--mode", "fast"}, {}, tmp.path() / "b.log");
+    EXPECT_EQ(bad_mode.wait(), 2) << bad_mode.log();
+    Process bad_tick({FRAGTUNED_BIN, "--tick", "1ms"}, {}, tmp.path() / "c.log");
+    EXPECT_EQ(bad_tick.wait(), 2) << bad_tick.log();
+    Process help({FRAGTUNED_BIN, "--help"}, {}, tmp.path() / "d.log");
+    EXPECT_EQ(help.wait(), 0);
+}
+
 TEST(Daemon, MissingProcFileFailsStartWithItsName) {
     FixtureMachine m;
     fs::remove(m.path("/proc/buddyinfo"));
