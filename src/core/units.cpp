@@ -30,8 +30,7 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-// "12.345" as 12345 / 10^3. At most 19 significant digits in all: enough for any u64 quantity we
-// accept, and the product with a unit stays within 128 bits.
+// "12.345" as 12345 / 10^3. The mantissa fits 64 bits, so the product with a unit stays within 128.
 struct Decimal {
     uint64_t mantissa = 0;
     uint64_t scale = 1;  // 10^(digits after the point)
@@ -53,9 +52,15 @@ bool take_decimal(std::string_view& s, Decimal& out) {
             ++digits;  // leading zeros cost nothing
             continue;
         }
-        if (++digits > 19) return false;
-        d.mantissa = d.mantissa * 10 + static_cast<uint64_t>(c - '0');
-        if (seen_point) d.scale *= 10;
+        // Up to the 20 digits of 2^64-1, as format_duration_usec may print them; anything that
+        // does not fit 64 bits is refused rather than wrapped.
+        const auto digit = static_cast<uint64_t>(c - '0');
+        if (++digits > 20 || d.mantissa > (kU64Max - digit) / 10) return false;
+        d.mantissa = d.mantissa * 10 + digit;
+        if (seen_point) {
+            if (d.scale > kU64Max / 10) return false;
+            d.scale *= 10;
+        }
     }
     // A number needs at least one digit; "." or "1." alone are not numbers.
     if (digits == 0 || (i > 0 && s[i - 1] == '.')) return false;
