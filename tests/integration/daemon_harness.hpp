@@ -53,6 +53,32 @@ inline bool wait_for(const std::function<bool()>& pred,
     return pred();
 }
 
+// How often `needle` occurs in `hay` (non-overlapping).
+inline size_t count_of(const std::string& hay, const std::string& needle) {
+    size_t n = 0;
+    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + needle.size()))
+        ++n;
+    return n;
+}
+
+// A "Name:   1234 kB" field of /proc/PID/status (VmRSS, VmHWM) in KiB; -1 when the process is gone.
+inline long proc_status_kib(pid_t pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+
+// Open file descriptors of a process (entries of /proc/PID/fd); -1 when the process is gone.
+inline int open_fds(pid_t pid) {
+    std::error_code ec;
+    int n = 0;
+    for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+         it.increment(ec))
+        ++n;
+    return ec ? -1 : n;
+}
+
 // A temp directory removed at scope exit.
 class TempDir {
 public:

@@ -1,0 +1,494 @@
+// The fault matrix: the fragtuned binary (and KernelFs::write_atomic on its own) under faults that
+// daemon_test.cpp does not cover. Each fault is made real where it can be: a full tmpfs in a
+// private mount namespace (ENOSPC), strace's syscall fault injection (fsync -> EIO, SIGKILL on
+// entry to fsync/rename), libfaketime for wall-clock jumps, SIGKILL and SIGTERM at random moments,
+// and a kernel log flooded with 200,000 failure records.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "daemon_harness.hpp"
+#include "fragtune/kernel_fs.hpp"
+#include "fragtune/state_file.hpp"
+#include "fragtune/sysctl_d.hpp"
+
+using namespace fragtune::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int64_t kOriginalMinFree = 67584;  // tests/fixtures/live-6.18-vm
+const std::string kConf = "/etc/sysctl.d/90-fragtune.conf";
+const std::string kState = "/var/lib/fragtune/state.toml";
+const std::string kConfTemp = "/etc/sysctl.d/.90-fragtune.conf.fragtune-tmp";
+const std::string kStateTemp = "/var/lib/fragtune/.state.toml.fragtune-tmp";
+
+// Active mode and debug logging unless `extra` says otherwise (CLI11 takes each option once).
+std::vector<std::string> fault_argv(const FixtureMachine& m, std::vector<std::string> extra,
+                                    const std::string& tick = "200ms") {
+    std::vector<std::string> argv = {FRAGTUNED_BIN, "--root", m.root().string(),
+                                     "--no-bus",    "--tick", tick};
+    auto given = [&](const std::string& opt) {
+        return std::find(extra.begin(), extra.end(), opt) != extra.end();
+    };
+    if (!given("--mode")) argv.insert(argv.end(), {"--mode", "active"});
+    if (!given("--log-level")) argv.insert(argv.end(), {"--log-level", "debug"});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+}
+
+// The daemon, optionally behind a wrapper (`prefix`: unshare, strace...), with NOTIFY_SOCKET.
+struct FaultDaemon {
+    FaultDaemon(const FixtureMachine& m, std::vector<std::string> extra = {},
+                std::vector<std::string> env = {}, std::vector<std::string> prefix = {},
+                const std::string& tick = "200ms", const std::string& log = "daemon.log")
+        : notify(m.scratch() / ("notify-" + log + ".sock")) {
+        env.push_back("NOTIFY_SOCKET=" + notify.path().string());
+        auto argv = fault_argv(m, std::move(extra), tick);
+        argv.insert(argv.begin(), prefix.begin(), prefix.end());
+        proc = std::make_unique<Process>(argv, env, m.scratch() / log);
+    }
+    bool ready(std::chrono::milliseconds t = 15s) {
+        return wait_for([&] { return notify.saw("READY=1"); }, t);
+    }
+    NotifySocket notify;
+    std::unique_ptr<Process> proc;
+};
+
+// The first child of `pid` (the daemon under strace or sh), or -1.
+pid_t child_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    long c = -1;
+    in >> c;
+    return static_cast<pid_t>(c);
+}
+
+// Feeds one atomic failure per 80 ms until `pred` holds; `seq` continues across calls.
+bool feed_until(const FixtureMachine& m, int& seq, const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout = 10s) {
+    return wait_for(
+        [&] {
+            m.kernel_log_atomic_failure(seq++);
+            std::this_thread::sleep_for(80ms);
+            return pred();
+        },
+        timeout);
+}
+
+bool have_root() {
+    return ::geteuid() == 0;
+}
+
+// strace with working ptrace (containers may forbid it).
+bool strace_works() {
+    static const bool ok =
+        std::system("/usr/bin/strace -qq -o /dev/null /bin/true >/dev/null 2>&1") == 0;
+    return ok;
+}
+
+// Both files the daemon writes, when present, must be whole and valid: the state file parses, the
+// sysctl.d file has no malformed line and ends with a newline.
+void expect_files_parse(const FixtureMachine& m, const std::string& when) {
+    SCOPED_TRACE(when);
+    if (fs::exists(m.path(kState))) {
+        const std::string text = read_text(m.path(kState));
+        auto st = fragtune::parse_state(text, kState);
+        ASSERT_TRUE(st.ok()) << st.error().describe() << "\n" << text;
+        const auto& mf = st->knob(fragtune::Knob::min_free_kbytes);
+        if (mf.original) {
+            EXPECT_EQ(*mf.original, kOriginalMinFree) << text;
+        }
+    }
+    if (fs::exists(m.path(kConf))) {
+        const std::string text = read_text(m.path(kConf));
+        ASSERT_FALSE(text.empty());
+        EXPECT_EQ(text.back(), '\n') << text;
+        auto parsed = fragtune::parse_sysctl_conf(text, kConf);
+        EXPECT_TRUE(parsed.issues.empty()) << parsed.issues.front().message << "\n" << text;
+    }
+}
+
+// ---- ENOSPC
+// ----------------------------------------------------------------------------------------
+
+TEST(Faults, PersistDirectoryFullKeepsRuntimeValuesAndTheOldFile) {
+    if (!have_root()) GTEST_SKIP() << "needs root for a mount namespace";
+    FixtureMachine m;
+    const std::string dir = m.path("/etc/sysctl.d").string();
+    const std::string old = "# fragtune's file from an earlier run\nvm.swappiness = 60\n";
+    write_text(m.scratch() / "old.conf", old);
+    const fs::path after = m.scratch() / "after";
+    const fs::path pidfile = m.scratch() / "daemon.pid";
+    m.config("[daemon]\npersist_settle = \"0s\"\n");
+    // A 2-page tmpfs over the persist directory: the old file takes one page, a filler the other.
+    // The daemon runs as the shell's child so the shell can copy the directory out before the
+    // namespace (and the tmpfs) goes away.
+    const std::string script = "mount -t tmpfs -o size=8k fragtune-full " + dir + " && cp " +
+                               (m.scratch() / "old.conf").string() + " " + dir +
+                               "/90-fragtune.conf && { cat /dev/zero > " + dir +
+                               "/fill 2>/dev/null || true; } && "
+                               "{ \"$0\" \"$@\" & echo $! > " +
+                               pidfile.string() + "; wait $!; rc=$?; mkdir -p " + after.string() +
+                               " && cp -a " + dir + "/. " + after.string() + "/; exit $rc; }";
+    FaultDaemon d(m, {}, {},
+                  {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    int seq = 1;
+    ASSERT_TRUE(feed_until(m, seq, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("not persisted") != std::string::npos; }))
+        << d.proc->log();
+    const pid_t daemon_pid = std::stoi(read_text(pidfile));
+    ::kill(daemon_pid, SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+
+    const std::string log = d.proc->log();
+    EXPECT_NE(log.find("No space left on device"), std::string::npos) << log;
+    EXPECT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);              // the runtime value stays
+    EXPECT_EQ(read_text(after / "90-fragtune.conf"), old);               // the old file is intact
+    EXPECT_FALSE(fs::exists(after / ".90-fragtune.conf.fragtune-tmp"));  // no partial temp left
+    EXPECT_TRUE(fs::exists(after / "fill"));  // the copy really is of the full tmpfs
+}
+
+// ---- fsync -> EIO
+// --------------------------------------------------------------------------------
+
+TEST(Faults, FsyncFailingWithEioLeavesNoFileNoTempAndSaysNotPersisted) {
+    if (!strace_works()) GTEST_SKIP() << "strace with ptrace is not available";
+    FixtureMachine m;
+    m.config("[daemon]\npersist_settle = \"0s\"\n");
+    FaultDaemon d(m, {}, {},
+                  {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
+                   "-e", "inject=fsync,fdatasync:error=EIO"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    int seq = 1;
+    ASSERT_TRUE(feed_until(m, seq, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("not persisted") != std::string::npos; }))
+        << d.proc->log();
+    const pid_t daemon_pid = child_of(d.proc->pid());
+    ASSERT_GT(daemon_pid, 0);
+    ::kill(daemon_pid, SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+
+    const std::string log = d.proc->log();
+    EXPECT_NE(log.find("fsync of temp file for " + kConf + ": Input/output error"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("state not saved"), std::string::npos) << log;
+    EXPECT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);
+    // Never renamed into place, and the temp files were removed.
+    EXPECT_FALSE(fs::exists(m.path(kConf)));
+    EXPECT_FALSE(fs::exists(m.path(kState)));
+    EXPECT_FALSE(fs::exists(m.path(kConfTemp)));
+    EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
+}
+
+// ---- SIGKILL mid-write: write_atomic alone
+// -----------------------------------------------------------
+
+TEST(Faults, SigkillAtRandomMomentsOfAtomicWritesNeverLeavesAPartialFile) {
+    TempDir dir;
+    const fragtune::KernelFs kfs(dir.path());
+    // Large enough that a write is many syscalls and pages, different lengths so a mix shows.
+    const std::string a = std::string(384 * 1024, 'a') + "\nend of a\n";
+    const std::string b = std::string(256 * 1024, 'b') + "\nend of b\n";
+    ASSERT_TRUE(kfs.write_atomic("/target.conf", a).ok());
+    const fs::path target = dir.path() / "target.conf";
+    const fs::path temp = dir.path() / ".target.conf.fragtune-tmp";
+
+    constexpr int kIterations = 250;
+    std::mt19937 rng(20240501);
+    std::uniform_int_distribution<int> delay_usec(0, 6000);
+    int stale = 0, saw_a = 0, saw_b = 0;
+    for (int i = 0; i < kIterations; ++i) {
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            for (;;) {
+                (void)kfs.write_atomic("/target.conf", a);
+                (void)kfs.write_atomic("/target.conf", b);
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(delay_usec(rng)));
+        ::kill(child, SIGKILL);
+        int st = 0;
+        ASSERT_EQ(::waitpid(child, &st, 0), child);
+        ASSERT_TRUE(WIFSIGNALED(st));
+
+        const std::string text = read_text(target);
+        ASSERT_TRUE(text == a || text == b)
+            << "iteration " << i << ": partial file of " << text.size() << " bytes";
+        (text == a ? saw_a : saw_b)++;
+        const bool had_temp = fs::exists(temp);
+        stale += had_temp;
+        auto removed = kfs.remove_stale_temps("/");
+        ASSERT_TRUE(removed.ok()) << removed.error().describe();
+        EXPECT_EQ(*removed, had_temp ? 1 : 0);
+        ASSERT_FALSE(fs::exists(temp));
+    }
+    // The kills landed both between writes and inside them, and both contents were seen.
+    std::printf("write_atomic SIGKILL loop: %d kills, %d left a temp file, final file a=%d b=%d\n",
+                kIterations, stale, saw_a, saw_b);
+    EXPECT_GT(stale, 0);
+    EXPECT_GT(saw_a, 0);
+    EXPECT_GT(saw_b, 0);
+}
+
+// ---- SIGKILL mid-write: the daemon, at each step of its atomic writes
+// ------------------------------
+
+// strace delivers SIGKILL on entry to the K-th fsync or rename of the daemon: its state and
+// sysctl.d writes are fsync(temp), rename, fsync(dir) each, so K = 1..6 lands on every step of the
+// first writes. After each kill the files on disk must be whole, and a restart must clean the temp
+// up.
+TEST(Faults, DaemonKilledAtEachStepOfPersistingRestartsCleanly) {
+    if (!strace_works()) GTEST_SKIP() << "strace with ptrace is not available";
+    struct Step {
+        std::string syscall;
+        int when;
+    };
+    std::vector<Step> steps;
+    for (int k = 1; k <= 6; ++k) steps.push_back({"fsync", k});
+    for (int k = 1; k <= 3; ++k) steps.push_back({"rename", k});
+    int temps_left = 0;
+    for (const auto& step : steps) {
+        SCOPED_TRACE(step.syscall + " #" + std::to_string(step.when));
+        FixtureMachine m;
+        m.config("[daemon]\npersist_settle = \"0s\"\n");
+        int seq = 1;
+        {
+            FaultDaemon d(
+                m, {}, {},
+                {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + step.syscall,
+                 "-e", "inject=" + step.syscall + ":signal=KILL:when=" + std::to_string(step.when)},
+                "200ms", "killed.log");
+            // Failures make the daemon raise, persist and save until the injected SIGKILL lands.
+            ASSERT_TRUE(feed_until(
+                m, seq, [&] { return !d.proc->running(); }, 20s))
+                << d.proc->log();
+        }
+        expect_files_parse(m, "after the kill");
+        const bool had_temp = fs::exists(m.path(kConfTemp)) || fs::exists(m.path(kStateTemp));
+        temps_left += had_temp;
+
+        FaultDaemon again(m, {}, {}, {}, "200ms", "restart.log");
+        ASSERT_TRUE(again.ready()) << again.proc->log();
+        if (had_temp) {
+            EXPECT_NE(again.proc->log().find("stale temp file(s)"), std::string::npos)
+                << again.proc->log();
+        }
+        EXPECT_FALSE(fs::exists(m.path(kConfTemp)));
+        EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
+        feed_until(
+            m, seq, [] { return false; }, 600ms);
+        again.proc->signal(SIGTERM);
+        ASSERT_EQ(again.proc->wait(), 0) << again.proc->log();
+        expect_files_parse(m, "after the restart");
+        EXPECT_TRUE(fs::exists(m.path(kState)));
+    }
+    std::printf("daemon killed at %zu fsync/rename steps; %d kills left a temp file\n",
+                steps.size(), temps_left);
+    EXPECT_GT(temps_left, 0);  // some kills did land between temp creation and rename
+}
+
+// ---- state file at start
+// ----------------------------------------------------------------------------
+
+TEST(Faults, CorruptStateFileAtStartIsSetAsideAndTheDaemonRuns) {
+    FixtureMachine m;
+    const std::string corrupt =
+        "format_version = 1\n[knobs.min_free_kbytes\noriginal = 12";  // torn write
+    write_text(m.path(kState), corrupt);
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    EXPECT_NE(d.proc->log().find("starting fresh, the file is kept as " + kState + ".corrupt"),
+              std::string::npos)
+        << d.proc->log();
+    EXPECT_EQ(read_text(m.path(kState + ".corrupt")), corrupt);
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    expect_files_parse(m, "after the run");
+    auto st = fragtune::parse_state(read_text(m.path(kState)), kState);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->knob(fragtune::Knob::min_free_kbytes).original, kOriginalMinFree);
+}
+
+TEST(Faults, StateFileFromAFutureVersionIsNeverOverwritten) {
+    FixtureMachine m;
+    const std::string future =
+        "format_version = 7\n[knobs.min_free_kbytes]\noriginal = 50000\nnew_field = \"kept\"\n";
+    write_text(m.path(kState), future);
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    int seq = 1;
+    ASSERT_TRUE(feed_until(m, seq, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    const std::string log = d.proc->log();
+    EXPECT_NE(log.find("newer fragtuned"), std::string::npos) << log;
+    EXPECT_NE(log.find("running without saving state"), std::string::npos) << log;
+    EXPECT_EQ(read_text(m.path(kState)), future);  // byte for byte, after decisions and a stop
+    EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
+}
+
+// ---- wall clock jumps
+// --------------------------------------------------------------------------------
+
+// libfaketime moves CLOCK_REALTIME by +1 h and then -1 h while the daemon runs (the offset file is
+// re-read on every call: FAKETIME_NO_CACHE); the monotonic clock is left alone. Ticks, counted as
+// sd_notify STATUS messages (one per tick), keep their rate; log timestamps show the jumps were
+// real.
+TEST(Faults, WallClockJumpsDoNotChangeTheTickRate) {
+    const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if (!fs::exists(lib)) GTEST_SKIP() << "libfaketime is not installed";
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "LD_PRELOAD of libfaketime does not mix with ASan's interposition";
+#endif
+    FixtureMachine m;
+    const fs::path offset = m.scratch() / "faketime";
+    write_text(offset, "+0\n");
+    FaultDaemon d(m, {"--mode", "observe"},
+                  {std::string("LD_PRELOAD=") + lib, "FAKETIME_TIMESTAMP_FILE=" + offset.string(),
+                   "FAKETIME_NO_CACHE=1", "DONT_FAKE_MONOTONIC=1"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    auto ticks_in = [&](std::chrono::milliseconds window) {
+        const size_t before = count_of(d.notify.messages(), "STATUS=");
+        std::this_thread::sleep_for(window);
+        return count_of(d.notify.messages(), "STATUS=") - before;
+    };
+    const auto window = 3s;  // 15 ticks of 200 ms
+    const size_t steady = ticks_in(window);
+    write_text(offset, "+1h\n");
+    const size_t ahead = ticks_in(window);
+    write_text(offset, "-1h\n");
+    const size_t behind = ticks_in(window);
+    std::printf("ticks per 3 s: steady %zu, clock +1h %zu, clock -1h %zu\n", steady, ahead, behind);
+    // Compared with the steady window, not with the nominal 15: a loaded machine (CI, parallel
+    // builds) runs fewer ticks, but a clock jump must neither stop the ticks (a timer on the wall
+    // clock would wait an hour after -1h) nor bunch them up (+1h).
+    EXPECT_GE(steady, 5u);
+    EXPECT_LE(steady, 18u);
+    for (size_t n : {ahead, behind}) {
+        EXPECT_GE(n * 10, steady * 6) << "steady " << steady;
+        EXPECT_LE(n, std::max<size_t>(18, steady + steady / 2)) << "steady " << steady;
+    }
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    // The log's wall-clock timestamps moved: the fake clock reached the daemon.
+    const std::string log = d.proc->log();
+    std::regex stamp(R"((\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d))");
+    std::set<std::string> hours;
+    for (std::sregex_iterator it(log.begin(), log.end(), stamp), end; it != end; ++it)
+        hours.insert((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str());
+    EXPECT_GE(hours.size(), 2u) << log;
+    EXPECT_TRUE(d.proc->log().find("critical") == std::string::npos) << log;
+}
+
+// ---- kernel log flood
+// ---------------------------------------------------------------------------------
+
+TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
+    FixtureMachine m;
+    FaultDaemon d(m, {"--mode", "observe", "--log-level", "info"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    std::this_thread::sleep_for(500ms);
+    const long rss_before_kib = proc_status_kib(d.proc->pid(), "VmRSS");
+    const int fds_before = open_fds(d.proc->pid());
+    ASSERT_GT(rss_before_kib, 0);
+
+    constexpr int kFlood = 200'000;
+    {
+        std::string batch;
+        batch.reserve(static_cast<size_t>(kFlood) * 140);
+        for (int seq = 1; seq <= kFlood; ++seq)
+            batch += "4," + std::to_string(seq) +
+                     ",1000000,-;swapper/0: page allocation failure: order:1, "
+                     "mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0\n";
+        append_text(m.path("/dev/kmsg"), batch);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    // Every failure is accounted for in the summary lines: kept ones plus the ones over the bound.
+    std::regex summary(
+        R"(kernel log: (\d+) allocation failure\(s\)[^\n(]*(?:\((\d+) kernel log records lost\))?)");
+    auto counted = [&](size_t* lines) {
+        const std::string log = d.proc->log();
+        uint64_t total = 0;
+        size_t n = 0;
+        for (std::sregex_iterator it(log.begin(), log.end(), summary), end; it != end; ++it, ++n)
+            total +=
+                std::stoull((*it)[1].str()) + ((*it)[2].matched ? std::stoull((*it)[2].str()) : 0);
+        if (lines) *lines = n;
+        return total;
+    };
+    long rss_max_kib = rss_before_kib;
+    const bool done = wait_for(
+        [&] {
+            rss_max_kib = std::max(rss_max_kib, proc_status_kib(d.proc->pid(), "VmRSS"));
+            return counted(nullptr) >= static_cast<uint64_t>(kFlood);
+        },
+        60s);
+    const double elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    size_t summary_lines = 0;
+    const uint64_t total = counted(&summary_lines);
+    std::printf(
+        "kmsg flood: %d records counted %llu in %.1f s, %zu summary lines, RSS %ld -> max %ld "
+        "KiB\n",
+        kFlood, static_cast<unsigned long long>(total), elapsed_s, summary_lines, rss_before_kib,
+        rss_max_kib);
+    ASSERT_TRUE(done) << "counted " << total << " of " << kFlood;
+    EXPECT_EQ(total, static_cast<uint64_t>(kFlood));
+    // One summary line per tick (200 ms) at most, never one per failure.
+    EXPECT_LE(summary_lines, static_cast<size_t>(elapsed_s / 0.2) + 3);
+    EXPECT_LE(count_of(d.proc->log(), "page allocation failure"), 0u);  // no per-record echo
+    EXPECT_LT(rss_max_kib - rss_before_kib, 8 * 1024);
+#if !defined(__SANITIZE_ADDRESS__)
+    EXPECT_LT(rss_max_kib, 20 * 1024);
+#endif
+    EXPECT_EQ(open_fds(d.proc->pid()), fds_before);
+    EXPECT_TRUE(d.proc->running());
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0) << d.proc->log().substr(0, 4000);
+}
+
+// ---- SIGTERM at random moments
+// -------------------------------------------------------------------------
+
+TEST(Faults, SigtermAtRandomMomentsAlwaysLeavesWholeFiles) {
+    FixtureMachine m;
+    // Decisions every tick (no cooldown): every tick raises, persists and saves the state, or
+    // refuses at the cap and saves the state, so a SIGTERM lands among writes.
+    m.config(
+        "[daemon]\npersist_settle = \"0s\"\n[tunables.min_free_kbytes]\ncooldown = \"0s\"\n"
+        "max_changes_per_hour = 3600\n");
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> delay_ms(0, 700);
+    int seq = 1;
+    constexpr int kIterations = 20;
+    for (int i = 0; i < kIterations; ++i) {
+        SCOPED_TRACE("iteration " + std::to_string(i));
+        // Each run starts from the files the previous one left.
+        FaultDaemon d(m, {}, {}, {}, "100ms", "run" + std::to_string(i) + ".log");
+        ASSERT_TRUE(d.ready()) << d.proc->log();
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms(rng));
+        while (std::chrono::steady_clock::now() < until) {
+            m.kernel_log_atomic_failure(seq++);
+            std::this_thread::sleep_for(20ms);
+        }
+        d.proc->signal(SIGTERM);
+        ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+        expect_files_parse(m, "after SIGTERM");
+        EXPECT_FALSE(fs::exists(m.path(kConfTemp)));
+        EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
+        if (::testing::Test::HasFatalFailure()) return;
+    }
+}
+
+}  // namespace
