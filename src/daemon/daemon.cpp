@@ -524,8 +524,11 @@ Result<void> Daemon::reload() {
     if (impl_->last) {
         for (const auto& t : kTunables) {
             auto& ks = impl_->state.knob(t.knob);
-            auto live = impl_->last->knob(t.knob);
-            if (ks.status != KnobStatus::tuning || !live) continue;
+            if (ks.status != KnobStatus::tuning) continue;
+            // The live value, not the last sample's: a change applied this tick is not sampled yet.
+            auto read = read_knob(fs_, t.knob);
+            if (!read || !*read) continue;
+            const std::optional<int64_t> live = **read;
             const Range b = effective_bounds(t.knob, ks, cfg, *impl_->last);
             if (b.contains(*live)) continue;
             Decision d{t.knob, b.clamp(*live) > *live ? Action::raise : Action::lower, *live, b.clamp(*live),

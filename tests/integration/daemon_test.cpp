@@ -166,6 +166,20 @@ TEST(Daemon, SighupWithAGoodConfigAppliesIt) {
     EXPECT_EQ(d.proc->wait(), 0);
 }
 
+TEST(Daemon, ReloadTightensBoundsAtOnce) {
+    FixtureMachine m;
+    m.config("[daemon]\nmode = \"active\"\n");
+    Running d(m);
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > 81920; })) << d.proc->log();
+    m.config("[daemon]\nmode = \"active\"\n[tunables.min_free_kbytes]\nmax = \"80M\"\n");
+    d.proc->signal(SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return m.knob("min_free_kbytes") == 81920; })) << d.proc->log();
+    EXPECT_NE(d.proc->log().find("[lower: bounds-tightened]"), std::string::npos) << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
 // A read-only bind mount in a private mount namespace: real EROFS from the kernel.
 std::vector<std::string> read_only(const fs::path& dir) {
     const std::string d = dir.string();
