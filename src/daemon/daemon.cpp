@@ -100,6 +100,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     if (!first) return make_error("first sample failed: " + first.error().describe());
     impl_->last = std::move(*first);
     impl_->state = initial_state(*impl_->last, cfg);
+    record_sample();  // the replay starts from the same first sample as the daemon
 
     auto st = load_state(fs_, cfg.daemon.state_path, cfg.daemon.history_size);
     switch (st.status) {
@@ -164,6 +165,16 @@ void Daemon::refresh_conflicts() {
     }
 }
 
+void Daemon::record_sample() {
+    if (!options_.record_dir || impl_->record_failed || !impl_->last) return;
+    if (auto r = record_tick(fs_, *options_.record_dir, impl_->record_seq++, impl_->last->mono_usec,
+                             impl_->last->failures, sampler_options(config_.config).psi_path);
+        !r) {
+        spdlog::error("recording stopped: {}", r.error().describe());
+        impl_->record_failed = true;
+    }
+}
+
 void Daemon::record(const Decision& d, bool applied) {
     logging::decision(d, applied);
     HistoryEntry e = make_history_entry(d, realtime_usec(), applied);
@@ -218,14 +229,7 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
     if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");
     impl_->sample_error.clear();
     impl_->last = std::move(*s);
-    if (options_.record_dir && !impl_->record_failed) {
-        if (auto r = record_tick(fs_, *options_.record_dir, impl_->record_seq++, mono_usec,
-                                 impl_->last->failures, sampler_options(cfg).psi_path);
-            !r) {
-            spdlog::error("recording stopped: {}", r.error().describe());
-            impl_->record_failed = true;
-        }
-    }
+    record_sample();
 
     bool changed = false;
     if (impl_->mode != Mode::paused) {

@@ -111,6 +111,7 @@ private:
     struct Impl;
     void refresh_conflicts();
     void record(const Decision& d, bool applied);
+    void record_sample();  // --record: save the latest sample's files
     bool apply(const Decision& d, uint64_t mono_usec);
     void persist_now();
     void save_state_now();
