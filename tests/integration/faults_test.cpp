@@ -447,8 +447,8 @@ TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
     // One summary line per tick (200 ms) at most, never one per failure.
     EXPECT_LE(summary_lines, static_cast<size_t>(elapsed_s / 0.2) + 3);
     EXPECT_LE(count_of(d.proc->log(), "page allocation failure"), 0u);  // no per-record echo
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine holds freed buffers: RSS says nothing there
     EXPECT_LT(rss_max_kib - rss_before_kib, 8 * 1024);
-#if !defined(__SANITIZE_ADDRESS__)
     EXPECT_LT(rss_max_kib, 20 * 1024);
 #endif
     EXPECT_EQ(open_fds(d.proc->pid()), fds_before);
