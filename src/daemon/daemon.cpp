@@ -205,17 +205,21 @@ bool Daemon::apply(const Decision& d, uint64_t mono_usec) {
     return true;
 }
 
-void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64_t kmsg_lost) {
+void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64_t kmsg_lost,
+                  uint64_t failures_dropped) {
     const Config& cfg = config_.config;
-    if (!failures.empty() || kmsg_lost > 0) {
-        impl_->failures_seen += failures.size();
-        // One line per tick, however many failures a flood brings.
+    if (!failures.empty() || kmsg_lost > 0 || failures_dropped > 0) {
+        impl_->failures_seen += failures.size() + failures_dropped;
+        // One line per tick, however many failures a flood brings; by order for the kept ones.
         std::map<int, int> by_order;
         for (const auto& f : failures) ++by_order[f.order];
         std::string orders;
         for (auto [o, n] : by_order) orders += fmt::format(" order {}: {}", o, n);
-        spdlog::warn("kernel log: {} allocation failure(s){}{}", failures.size(), orders,
-                     kmsg_lost ? fmt::format(" ({} kernel log records lost)", kmsg_lost) : "");
+        spdlog::warn("kernel log: {} allocation failure(s){}{}{}", failures.size() + failures_dropped,
+                     orders, kmsg_lost ? fmt::format(" ({} kernel log records lost)", kmsg_lost) : "",
+                     failures_dropped
+                         ? fmt::format(" ({} beyond the per-tick bound, counted only)", failures_dropped)
+                         : "");
         if (listener_)
             for (const auto& f : failures) listener_->on_allocation_failure(f);
     }

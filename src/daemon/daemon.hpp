@@ -74,8 +74,11 @@ public:
     // the controller. An error here (bad configuration, unreadable /proc) means the daemon cannot run.
     Result<void> start(uint64_t mono_usec);
 
-    // One control step at `mono_usec` with the kernel-log failures gathered since the last tick.
-    void tick(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0);
+    // One control step at `mono_usec` with the kernel-log failures gathered since the last tick;
+    // `kmsg_lost` records were overwritten unread, `failures_dropped` more failures were seen but not
+    // kept (bounded memory under a flood): both are counted, neither is logged one by one.
+    void tick(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0,
+              uint64_t failures_dropped = 0);
 
     // Stop: honours on_exit (keep or restore), persists settled values, saves state.
     void stop();

@@ -138,22 +138,26 @@ int run_service(const ServiceOptions& options) {
     if (wd_usec) notify::watchdog();
 
     std::vector<AllocFailure> pending;
-    uint64_t pending_lost = 0;
-    auto drain_kmsg = [&] {
-        if (!kmsg) return;
+    uint64_t pending_lost = 0;     // kernel-log records overwritten before we read them
+    uint64_t pending_dropped = 0;  // failures seen but not kept (bound on memory under a flood)
+    // Returns true when the batch stopped at its bound and more records may be waiting.
+    auto drain_kmsg = [&]() -> bool {
+        if (!kmsg) return false;
         auto batch = kmsg->drain(kMaxRecordsPerDrain);
         if (!batch) {
             spdlog::error("kernel log: {}; no longer following it", batch.error().describe());
             kmsg.reset();
-            return;
+            return false;
         }
-        pending_lost += batch->lost + batch->failures_dropped;
+        pending_lost += batch->lost;
+        pending_dropped += batch->failures_dropped;
         for (auto& f : batch->failures) {
             if (pending.size() < kMaxPendingFailures)
                 pending.push_back(std::move(f));
             else
-                ++pending_lost;
+                ++pending_dropped;
         }
+        return batch->limit_reached;
     };
 
     int exit_code = 0;
@@ -163,7 +167,9 @@ int run_service(const ServiceOptions& options) {
             {sfd.fd, POLLIN, 0},
             {tick_fd.fd, POLLIN, 0},
             {wd_fd.fd, POLLIN, 0},
-            {kmsg ? kmsg->fd() : -1, POLLIN, 0},
+            // Only /dev/kmsg is polled: a regular file or a FIFO without a writer always polls
+            // ready (POLLIN/POLLHUP) and would spin the loop; those are drained once per tick.
+            {kmsg && kmsg->is_device() ? kmsg->fd() : -1, POLLIN, 0},
             {bus ? bus->fd() : -1, static_cast<short>(bus ? bus->events() : 0), 0},
         };
         const int timeout = bus ? bus->timeout_msec() : -1;
@@ -195,13 +201,17 @@ int run_service(const ServiceOptions& options) {
             drain_timer(wd_fd.fd);
             notify::watchdog();
         }
-        if (fds[kKmsg].revents & (POLLIN | POLLERR)) drain_kmsg();
+        if (fds[kKmsg].revents & (POLLIN | POLLERR)) (void)drain_kmsg();
         if (fds[kTick].revents & POLLIN) {
             drain_timer(tick_fd.fd);
-            drain_kmsg();
-            daemon.tick(monotonic_usec(), std::move(pending), pending_lost);
+            // Files and FIFOs are not polled (see above): read all that is there now, in bounded
+            // batches; what is over the bound is counted, not kept.
+            for (int batch = 0; batch < 256 && kmsg && drain_kmsg(); ++batch) {
+            }
+            daemon.tick(monotonic_usec(), std::move(pending), pending_lost, pending_dropped);
             pending.clear();
             pending_lost = 0;
+            pending_dropped = 0;
             notify::status(daemon.summary());
         }
         if (bus) {

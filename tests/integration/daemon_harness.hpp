@@ -193,8 +193,15 @@ public:
     fs::path root() const { return dir_.path() / "root"; }
     fs::path path(const std::string& abs) const { return root() / abs.substr(1); }
 
+    // The fake sysctl's value. The daemon rewrites the file with O_TRUNC + write(), so a read can
+    // land in between and see it empty: retry briefly instead of failing on a partial read.
     int64_t knob(const std::string& name) const {
-        return std::stoll(read_text(path("/proc/sys/vm/" + name)));
+        for (int attempt = 0;; ++attempt) {
+            const std::string text = read_text(path("/proc/sys/vm/" + name));
+            if (text.find_first_of("0123456789") != std::string::npos || attempt >= 100)
+                return std::stoll(text);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
     }
     void set_knob(const std::string& name, int64_t v) const {
         write_text(path("/proc/sys/vm/" + name), std::to_string(v) + "\n");

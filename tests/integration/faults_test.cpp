@@ -417,7 +417,8 @@ TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
         append_text(m.path("/dev/kmsg"), batch);
     }
     const auto start = std::chrono::steady_clock::now();
-    // Every failure is accounted for in the summary lines: kept ones plus the ones over the bound.
+    // Every failure is accounted for in the summary lines: the count includes the ones over the
+    // per-tick bound, and records the kernel overwrote are added.
     std::regex summary(
         R"(kernel log: (\d+) allocation failure\(s\)[^\n(]*(?:\((\d+) kernel log records lost\))?)");
     auto counted = [&](size_t* lines) {
@@ -455,7 +456,9 @@ TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
     EXPECT_LT(rss_max_kib - rss_before_kib, 8 * 1024);
     EXPECT_LT(rss_max_kib, 20 * 1024);
 #endif
-    EXPECT_EQ(open_fds(d.proc->pid()), fds_before);
+    // A state or persist write may hold one more fd for a moment: the count must come back.
+    EXPECT_TRUE(wait_for([&] { return open_fds(d.proc->pid()) == fds_before; }, 3s))
+        << open_fds(d.proc->pid()) << " fds, " << fds_before << " before";
     EXPECT_TRUE(d.proc->running());
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0) << d.proc->log().substr(0, 4000);
