@@ -40,6 +40,10 @@ struct SignalOptions {
 // times need `prev`; without it they are absent and interval_usec is 0.
 void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& options);
 
+// The PSI file for a configured source: "system" -> /proc/pressure/memory, otherwise
+// "<cgroup dir>/memory.pressure".
+std::string psi_path_for(std::string_view psi_source);
+
 struct SamplerOptions {
     std::string psi_path = "/proc/pressure/memory";  // or "<cgroup dir>/memory.pressure"
     SignalOptions signals;

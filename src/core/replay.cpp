@@ -80,8 +80,7 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
     if (ticks.empty()) return make_error(fmt::format("{}: no recorded ticks (NNNNNNNN directories)", dir.string()));
 
     SamplerOptions so;
-    so.psi_path = config.signals.psi_source == "system" ? std::string("/proc/pressure/memory")
-                                                        : config.signals.psi_source + "/memory.pressure";
+    so.psi_path = psi_path_for(config.signals.psi_source);
     so.signals.target_orders = config.signals.target_orders;
 
     ReplayResult result;

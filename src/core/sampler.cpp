@@ -35,6 +35,11 @@ Result<T> read_parsed(const KernelFs& fs, std::string_view path, Parse parse) {
 
 }  // namespace
 
+std::string psi_path_for(std::string_view psi_source) {
+    return psi_source == "system" ? std::string("/proc/pressure/memory")
+                                  : std::string(psi_source) + "/memory.pressure";
+}
+
 Sampler::Sampler(const KernelFs& fs, SamplerOptions options)
     : fs_(fs), options_(std::move(options)) {}
 

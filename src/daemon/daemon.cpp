@@ -26,8 +26,7 @@ uint64_t realtime_usec() {
 
 SamplerOptions sampler_options(const Config& c) {
     SamplerOptions o;
-    o.psi_path = c.signals.psi_source == "system" ? std::string("/proc/pressure/memory")
-                                                  : c.signals.psi_source + "/memory.pressure";
+    o.psi_path = psi_path_for(c.signals.psi_source);
     o.signals.target_orders = c.signals.target_orders;
     return o;
 }

@@ -283,3 +283,9 @@ TEST_F(SamplerTest, TextNamesZonesAndShowsTheValues) {
     ASSERT_TRUE(f.ok());
     EXPECT_NE(format_sample_text(*f).find("rates: need a second sample"), std::string::npos);
 }
+
+TEST(PsiPath, SystemOrCgroupDirectory) {
+    EXPECT_EQ(fragtune::psi_path_for("system"), "/proc/pressure/memory");
+    EXPECT_EQ(fragtune::psi_path_for("/sys/fs/cgroup/work.slice"),
+              "/sys/fs/cgroup/work.slice/memory.pressure");
+}
