@@ -118,8 +118,10 @@ std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t mi
 // lowmem (all zones but Movable/HighMem/Device).
 int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety, uint64_t page_size = 4096);
 
-// Effective bounds of a knob: configured (or table default) bounds intersected with the kernel's range;
-// for min_free_kbytes also capped by min_free_cap_kib and never below the baseline.
+// Effective bounds of a knob: configured (or table default) bounds intersected with the kernel's
+// range; for min_free_kbytes also capped by min_free_cap_kib and never below the baseline (nor
+// above the cap: a baseline above the cap is held at the cap). decide() clamps every target into
+// these bounds.
 Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const Sample& sample);
 
 }  // namespace fragtune

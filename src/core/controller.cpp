@@ -246,10 +246,13 @@ std::optional<Proposal> policy_min_free(const Tick& t, int64_t cur) {
 
     if (!rule.empty()) {
         mark_not_calm(t, k);
+        // From below the baseline (lowered by an administrator, then unpinned) a raise starts from
+        // the baseline: reaching the floor alone would answer the trouble with less than a raise.
+        const int64_t from = std::max(cur, t.next.knob(k).baseline);
         int64_t target =
             p.raise_factor > 1.0
-                ? static_cast<int64_t>(std::ceil(static_cast<double>(cur) * p.raise_factor))
-                : cur + p.decay_step_kib;
+                ? static_cast<int64_t>(std::ceil(static_cast<double>(from) * p.raise_factor))
+                : from + p.decay_step_kib;
         if (target <= cur) target = cur + 1;
         std::string reason;
         for (const auto& w : why) reason += (reason.empty() ? "" : "; ") + w;
@@ -574,9 +577,26 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
     } else if (p.action == Action::lower) {
         if (target < b.min) target = std::min(cur, b.min);
     }
-    if (kc.max_step > 0 && std::llabs(target - cur) > kc.max_step) {
+    if (kc.max_step > 0 && b.contains(cur) && std::llabs(target - cur) > kc.max_step) {
         target = target > cur ? cur + kc.max_step : cur - kc.max_step;
         notes += fmt::format("; limited to a step of {}", kc.max_step);
+    }
+    // Every target ends inside the effective bounds, whatever the policy proposed and the step
+    // limit made of it: the write refuses anything outside them, and a refused write would mark
+    // the knob failed. A knob found outside its bounds (an administrator lowered min_free_kbytes
+    // under its baseline, then unpinned it) therefore goes to the nearest bound in one step: the
+    // bounds beat the step limit, which applies only from inside them. A clamp that would turn the
+    // move around (a lower from below the minimum, a decay whose baseline lies beyond the far
+    // bound) is no move at all.
+    if (!b.contains(target)) {
+        const int64_t clamped = b.clamp(target);
+        if ((clamped > cur) == (target > cur) && (clamped < cur) == (target < cur)) {
+            notes +=
+                fmt::format("; moved to the bound {} (bounds [{}, {}])", clamped, b.min, b.max);
+            target = clamped;
+        } else {
+            target = cur;
+        }
     }
 
     if (target == cur) {
@@ -767,8 +787,12 @@ Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const 
     Range r{std::max(pick(kc.min, kc.min_lowmem_percent, t.default_min), kr.min),
             std::min(pick(kc.max, kc.max_lowmem_percent, t.default_max), kr.max)};
     if (k == Knob::min_free_kbytes) {
-        r.min = std::max(r.min, ks.baseline);
-        r.max = std::min(r.max, min_free_cap_kib(sample.zoneinfo, config.safety));
+        // Never below the baseline, and never above the safety cap: a baseline above the cap (an
+        // absurd original in a state file, a baseline configured for a larger machine) is held at
+        // the cap, so that it cannot become a target.
+        const int64_t cap = min_free_cap_kib(sample.zoneinfo, config.safety);
+        r.min = std::max(r.min, std::min(ks.baseline, cap));
+        r.max = std::min(r.max, cap);
     }
     if (r.max < r.min) r.max = r.min;  // contradictory configuration: hold at the lower bound
     return r;

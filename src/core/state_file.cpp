@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "fragtune/utf8.hpp"
+
 namespace fragtune {
 
 namespace {
@@ -35,53 +37,6 @@ constexpr ActionName kActionNames[] = {
 
 bool persists(KnobStatus s) {
     return s == KnobStatus::pinned || s == KnobStatus::conflict;
-}
-
-// Valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF); each byte that
-// does not start a valid sequence becomes U+FFFD. toml++ refuses invalid UTF-8 on parse, so without
-// this a stray byte in a reason would make the next start find a "corrupt" file.
-std::string valid_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        size_t len = 0;
-        uint32_t cp = 0;
-        if (c < 0x80) {
-            out += static_cast<char>(c);
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07u;
-        }
-        bool ok = len != 0 && i + len <= s.size();
-        for (size_t k = 1; ok && k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0u) != 0x80u) ok = false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if (ok) {
-            if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                (cp >= 0xD800 && cp <= 0xDFFF))
-                ok = false;
-        }
-        if (ok) {
-            out.append(s.substr(i, len));
-            i += len;
-        } else {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        }
-    }
-    return out;
 }
 
 int64_t to_toml_int(uint64_t v) {
@@ -129,11 +84,24 @@ Result<std::optional<int64_t>> knob_int(const toml::table& t, std::string_view k
                                   knob, key, type_name(*n)));
 }
 
-Result<void> parse_knob(const toml::table& t, std::string_view name, std::string_view source,
+Result<void> parse_knob(const toml::table& t, Knob knob, std::string_view source,
                         PersistedKnob& out, std::vector<std::string>& warnings) {
+    const std::string_view name = spec(knob).name;
+    // Values no kernel accepts (the widest range any supported kernel has) were not written by a
+    // fragtuned: they are dropped with a warning rather than becoming absurd targets or restores.
+    const Range widest{spec(knob).kernel_min, spec(knob).kernel_max};
     for (auto key : {"original", "baseline", "last_written"}) {
         auto v = knob_int(t, key, name, source);
         if (!v) return v.error();
+        if (*v && !widest.contains(**v)) {
+            warnings.push_back(fmt::format(
+                "{}: knobs.{}.{} = {} is outside the kernel's range {}..{}: dropped{}",
+                where(source, *t.get(key)), name, key, **v, widest.min, widest.max,
+                std::string_view(key) == "original"
+                    ? " (the live value at this start is recorded as the original instead)"
+                    : ""));
+            *v = std::nullopt;
+        }
         if (std::string_view(key) == "original") out.original = *v;
         if (std::string_view(key) == "baseline") out.baseline = *v;
         if (std::string_view(key) == "last_written") out.last_written = *v;
@@ -287,8 +255,7 @@ Result<PersistedState> parse_impl(std::string_view text, std::string_view source
             if (t == nullptr)
                 return make_error(fmt::format("{}: knobs.{} must be a table, found {}",
                                               where(source, node), name, type_name(node)));
-            if (auto r = parse_knob(*t, name, source, st.knob(*k), st.warnings); !r)
-                return r.error();
+            if (auto r = parse_knob(*t, *k, source, st.knob(*k), st.warnings); !r) return r.error();
         }
     }
 

@@ -507,3 +507,49 @@ TEST(ClosedLoop, ObserveModeDecidesIdenticallyAndWritesNothing) {
                 again.size(), samples.size(), static_cast<unsigned long long>(observe.k.writes()),
                 again.front().c_str());
 }
+
+// An administrator lowers min_free_kbytes far under its baseline (pinned), then unpins it, as
+// `fragtunectl unpin` does (the live value becomes ours). The atomic burst of scenario 1 then
+// comes: every decision must be one the daemon's write accepts (inside the effective bounds; the
+// write refuses anything else and marks the knob failed), the knob is raised at once and the
+// failures stop, as they do from the baseline.
+TEST(ClosedLoop, AnUnpinnedKnobBelowItsBaselineStillAnswersAtomicFailures) {
+    Loop loop;
+    const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
+    std::vector<uint32_t> failures;
+    int raises_after_unpin = 0;
+    for (int i = 0; i < 120; ++i) {
+        atomic_workload(loop.tick, loop.k.w);
+        if (i == 10) loop.k.write(Knob::min_free_kbytes, 16384, /*by_admin=*/true);
+        if (i == 20) {  // Daemon::unpin
+            auto& ks = loop.state.knob(Knob::min_free_kbytes);
+            ASSERT_EQ(ks.status, KnobStatus::pinned);
+            ks.status = KnobStatus::tuning;
+            ks.status_reason.clear();
+            ks.last_written = loop.k.knob(Knob::min_free_kbytes);
+        }
+        const size_t logged = loop.log.size();
+        const ControllerState before = loop.state;
+        Sample s = loop.step();
+        failures.push_back(atomic_failures(s));
+        for (size_t j = logged; j < loop.log.size(); ++j) {
+            const Decision& d = loop.log[j].d;
+            if (d.knob != Knob::min_free_kbytes || !d.apply) continue;
+            const Range b = effective_bounds(Knob::min_free_kbytes,
+                                             before.knob(Knob::min_free_kbytes), loop.config, s);
+            EXPECT_TRUE(b.contains(d.new_value))
+                << "tick " << i << ": " << format_decision(d) << " outside [" << b.min << ", "
+                << b.max << "]: the write would refuse it";
+            if (i >= 20 && d.action == Action::raise) ++raises_after_unpin;
+        }
+        ASSERT_NE(loop.state.knob(Knob::min_free_kbytes).status, KnobStatus::failed)
+            << "tick " << i;
+    }
+    ASSERT_GT(failures[30], 0u) << "the burst must hurt";
+    EXPECT_GE(raises_after_unpin, 1);
+    EXPECT_GE(loop.k.knob(Knob::min_free_kbytes), baseline);
+    int last_failure = 0;
+    for (int i = 0; i < 120; ++i)
+        if (failures[i] > 0) last_failure = i;
+    EXPECT_LE(last_failure - 30, 1) << "failures went on " << last_failure - 30 << " ticks";
+}

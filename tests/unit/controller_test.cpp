@@ -1071,3 +1071,92 @@ TEST(Controller, OneFailedCompactionIsNotAFutilityVerdict) {
     ASSERT_TRUE(d);
     EXPECT_EQ(d->rule, "fragmentation");
 }
+
+// ---- state the guards did not expect (issue 15)
+// --------------------------------------------------------------
+
+// An administrator lowered min_free_kbytes under its baseline, then unpinned it: every target is
+// clamped into the bounds, so a decay moves it up to the baseline and atomic failures still get a
+// raise that the write accepts (before: a decay or raise below the bounds, refused by the write,
+// and the knob "failed").
+TEST(Controller, AKnobBelowItsBaselineIsMovedIntoTheBoundsNotFailed) {
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    c.knob(Knob::min_free_kbytes).max_step = 4096;  // the bounds beat the step limit
+    auto st = initial_state(s, c);
+    auto& ks = st.knob(Knob::min_free_kbytes);
+    ASSERT_EQ(ks.baseline, 67584);
+    ks.last_written = 20000;  // unpin takes the live value as ours
+    s.knobs[index(Knob::min_free_kbytes)] = 20000;
+    const Range b = effective_bounds(Knob::min_free_kbytes, ks, c, s);
+    ASSERT_EQ(b.min, 67584);
+
+    // Atomic failures: 20000 x 1.5 = 30000 would be below the bound; a raise from below the
+    // baseline starts from the baseline (67584 x 1.5), as it would have without the administrator.
+    Sample f = s;
+    f.mono_usec += kTick;
+    f.signals.atomic_failures_by_order = {{1, 2}};
+    auto d = find(decide(f, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->action, Action::raise);
+    EXPECT_TRUE(d->apply);
+    EXPECT_EQ(d->old_value, 20000);
+    EXPECT_EQ(d->new_value, 101376);
+    EXPECT_TRUE(b.contains(d->new_value));
+
+    // Calm for long: the decay from below moves up to the baseline in one step, not into a write
+    // the bounds refuse.
+    Sample calm = s;
+    calm.mono_usec += 10 * 60 * kSec;
+    auto dd = find(decide(calm, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(dd);
+    EXPECT_EQ(dd->action, Action::decay);
+    EXPECT_EQ(dd->new_value, 67584);
+    EXPECT_NE(dd->reason.find("moved to the bound 67584"), std::string::npos) << dd->reason;
+
+    // Another knob below a configured minimum: a raise is clamped up to it, past max_step.
+    Config cw;
+    cw.knob(Knob::watermark_scale_factor).min = 100;
+    cw.knob(Knob::watermark_scale_factor).max_step = 5;
+    auto sw = initial_state(s, cw);  // live watermark_scale_factor 10
+    Sample r = s;
+    r.mono_usec += kTick;
+    set_counter(r, "allocstall", 10);
+    r.signals.zones_below_low = 1;
+    auto dw = find(decide(r, sw, cw), Knob::watermark_scale_factor);
+    ASSERT_TRUE(dw);
+    EXPECT_EQ(dw->action, Action::raise) << format_decision(*dw);
+    EXPECT_EQ(dw->new_value, 100) << format_decision(*dw);
+}
+
+// A lower from below the minimum would be clamped upwards: that is no move, and nothing is written.
+TEST(Controller, AClampThatWouldTurnTheMoveAroundIsNoMove) {
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    c.knob(Knob::compaction_proactiveness).min = 30;
+    auto st = initial_state(s, c);  // live proactiveness 20: under the configured minimum
+    s.mono_usec += kTick;
+    set_counter(s, "compact_fail", 40);
+    set_counter(s, "compact_success", 1);
+    auto d = find(decide(s, st, c), Knob::compaction_proactiveness);
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->apply) << format_decision(*d);
+    EXPECT_EQ(d->action, Action::refuse);
+}
+
+// A baseline above the safety cap (an absurd original from a state file) never becomes a target.
+TEST(Controller, ABaselineAboveTheSafetyCapIsHeldAtTheCap) {
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    auto st = initial_state(s, c);
+    st.knob(Knob::min_free_kbytes).baseline = 2'000'000'000;
+    const int64_t cap = min_free_cap_kib(s.zoneinfo, c.safety);
+    const Range b = effective_bounds(Knob::min_free_kbytes, st.knob(Knob::min_free_kbytes), c, s);
+    EXPECT_EQ(b.min, cap);
+    EXPECT_EQ(b.max, cap);
+    s.mono_usec += 10 * 60 * kSec;
+    s.signals.atomic_failures_by_order = {{1, 1}};
+    auto d = find(decide(s, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_LE(d->new_value, cap) << format_decision(*d);
+}

@@ -500,3 +500,59 @@ TEST(StateFileBridge, HistoryEntryFromDecision) {
 }
 
 }  // namespace
+
+// Values out of every kernel's range were not written by fragtuned: each is dropped with a warning
+// naming the file, line, key and range; the rest of the file is used. An original that is dropped
+// is recorded afresh from the live value at start (adopt_persisted keeps the live one).
+TEST(StateFile, ValuesOutsideTheKernelRangeAreDroppedWithAWarning) {
+    const std::string text = R"(format_version = 1
+
+[knobs.min_free_kbytes]
+original = -5
+last_written = 101376
+
+[knobs.swappiness]
+original = 60
+baseline = 900
+last_written = 100
+
+[knobs.compaction_proactiveness]
+original = 20
+last_written = 101
+)";
+    auto st = parse_state(text, "/var/lib/fragtune/state.toml");
+    ASSERT_TRUE(st) << st.error().describe();
+    EXPECT_FALSE(st->knob(Knob::min_free_kbytes).original);
+    EXPECT_EQ(st->knob(Knob::min_free_kbytes).last_written, 101376);
+    EXPECT_EQ(st->knob(Knob::swappiness).original, 60);
+    EXPECT_FALSE(st->knob(Knob::swappiness).baseline);
+    EXPECT_EQ(st->knob(Knob::swappiness).last_written, 100);
+    EXPECT_EQ(st->knob(Knob::compaction_proactiveness).original, 20);
+    EXPECT_FALSE(st->knob(Knob::compaction_proactiveness).last_written);
+    ASSERT_EQ(st->warnings.size(), 3u);
+    std::string all;
+    for (const auto& w : st->warnings) all += w + "\n";
+    EXPECT_TRUE(contains(all,
+                         "/var/lib/fragtune/state.toml:4:12: knobs.min_free_kbytes.original = "
+                         "-5 is outside the kernel's range 0..2147483647: dropped (the live "
+                         "value at this start is recorded as the original instead)\n"))
+        << all;
+    EXPECT_TRUE(contains(all,
+                         "knobs.swappiness.baseline = 900 is outside the kernel's range "
+                         "0..200: dropped\n"))
+        << all;
+    EXPECT_TRUE(contains(all,
+                         "/var/lib/fragtune/state.toml:14:16: "
+                         "knobs.compaction_proactiveness.last_written = 101 is outside"))
+        << all;
+
+    // Through the bridge: the live value stays the original, the baseline follows it.
+    Sample first;
+    first.knobs = {67584, 10, 20, 100, 60};
+    Config c;
+    ControllerState cs = initial_state(first, c);
+    adopt_persisted(cs, *st, c);
+    EXPECT_EQ(cs.knob(Knob::min_free_kbytes).original, 67584);
+    EXPECT_EQ(cs.knob(Knob::min_free_kbytes).baseline, 67584);
+    EXPECT_EQ(cs.knob(Knob::swappiness).baseline, 60);
+}
