@@ -23,6 +23,8 @@ struct Sample {
     VmStat vmstat;
     MemInfo meminfo;
     std::optional<Psi> psi;  // absent: no PSI on this kernel / cgroup
+    std::string
+        psi_error;  // why psi is absent ("" when it is present): missing, unreadable, unparsable
     std::array<std::optional<int64_t>, kKnobCount> knobs{};  // live values; absent: kernel lacks the knob
     std::optional<KernelVersion> kernel;
     std::vector<AllocFailure> failures;  // kernel-log failures since the previous sample

@@ -73,9 +73,19 @@ Result<Sample> Sampler::take(uint64_t mono_usec, std::vector<AllocFailure> failu
     // PSI is optional: absent without CONFIG_PSI, with psi=0 (the file is missing or reads fail
     // with EOPNOTSUPP), or when the configured cgroup is gone. A file that exists but does not
     // parse is treated the same way: tuning without PSI is degraded, tuning not at all would be
-    // worse.
+    // worse. Either way the sample says why (psi_error), so that it is never silent.
     if (auto text = fs_.read(options_.psi_path)) {
-        if (auto psi = parse_psi(*text, options_.psi_path)) s.psi = std::move(*psi);
+        if (auto psi = parse_psi(*text, options_.psi_path))
+            s.psi = std::move(*psi);
+        else
+            s.psi_error = fmt::format("PSI file does not parse: {}", psi.error().describe());
+    } else if (text.error().sys_errno == ENOENT) {
+        s.psi_error = fmt::format(
+            "no PSI: {} does not exist (kernel without CONFIG_PSI, booted with psi=0, or the "
+            "cgroup is gone)",
+            options_.psi_path);
+    } else {
+        s.psi_error = fmt::format("PSI unreadable: {}", text.error().describe());
     }
 
     if (auto text = fs_.read(kOsrelease)) s.kernel = parse_kernel_version(*text);
@@ -211,7 +221,8 @@ std::string format_sample_text(const Sample& s) {
         pages_mib(g.min_headroom_pages));
 
     if (!g.psi_some_avg10) {
-        out += "psi: not available\n";
+        out += s.psi_error.empty() ? "psi: not available\n"
+                                   : "psi: not available: " + s.psi_error + "\n";
     } else {
         fmt::format_to(it, "psi: some avg10 {:.2f}%", *g.psi_some_avg10);
         if (g.psi_full_avg10) fmt::format_to(it, ", full avg10 {:.2f}%", *g.psi_full_avg10);
@@ -348,6 +359,7 @@ std::string format_sample_json(const Sample& s) {
     } else {
         j["psi"] = nullptr;
     }
+    j["psi_error"] = s.psi_error.empty() ? json(nullptr) : json(s.psi_error);
 
     json counters = json::object();
     for (const auto& [name, c] : g.counters)

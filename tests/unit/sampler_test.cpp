@@ -289,3 +289,49 @@ TEST(PsiPath, SystemOrCgroupDirectory) {
     EXPECT_EQ(fragtune::psi_path_for("/sys/fs/cgroup/work.slice"),
               "/sys/fs/cgroup/work.slice/memory.pressure");
 }
+
+// A PSI that is missing, unreadable or unparsable is never silent: the sample says which and why,
+// in the text and the JSON (psi_error); a good PSI has no error.
+TEST_F(SamplerTest, AbsentPsiSaysWhyInTheSampleTextAndJson) {
+    KernelFs kfs(root_);
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error, "");
+        EXPECT_TRUE(nlohmann::json::parse(format_sample_json(*r))["psi_error"].is_null());
+    }
+    fs::remove(proc() / "pressure/memory");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error,
+                  "no PSI: /proc/pressure/memory does not exist (kernel without CONFIG_PSI, booted "
+                  "with psi=0, or the cgroup is gone)");
+        EXPECT_NE(format_sample_text(*r).find("psi: not available: no PSI: /proc/pressure/memory"),
+                  std::string::npos)
+            << format_sample_text(*r);
+        EXPECT_EQ(nlohmann::json::parse(format_sample_json(*r))["psi_error"], r->psi_error);
+    }
+    spit(proc() / "pressure/memory", "some avg10=banana\n");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_FALSE(r->psi);
+        EXPECT_EQ(r->psi_error.rfind("PSI file does not parse: /proc/pressure/memory line 1", 0),
+                  0u)
+            << r->psi_error;
+    }
+    // A directory where the file should be: read() fails (EISDIR), reported with the reason.
+    fs::remove(proc() / "pressure/memory");
+    fs::create_directories(proc() / "pressure/memory");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error.rfind("PSI unreadable: ", 0), 0u) << r->psi_error;
+        EXPECT_NE(r->psi_error.find("/proc/pressure/memory"), std::string::npos) << r->psi_error;
+    }
+}
