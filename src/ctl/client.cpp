@@ -143,8 +143,8 @@ void Client::unpin(const std::string& knob) {
 void Client::restore() {
     proxy_->Restore();
 }
-void Client::reload() {
-    proxy_->Reload();
+std::vector<std::string> Client::reload() {
+    return proxy_->Reload();
 }
 
 int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& options) {

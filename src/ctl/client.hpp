@@ -38,7 +38,8 @@ class Client {
     void pin(const std::string& knob);
     void unpin(const std::string& knob);
     void restore();
-    void reload();
+    // Notes on changed keys that need a restart (empty: everything was applied).
+    std::vector<std::string> reload();
 
   private:
     std::unique_ptr<ManagerProxy> proxy_;

@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
             client.restore();
             out("Original values restored; fragtuned is now in observe mode.\n");
         } else if (*reload) {
-            client.reload();
+            const auto notes = client.reload();
+            for (const auto& n : notes) out("reload: " + n + "\n");
         } else {  // status, also the default
             auto st = client.status();
             out(json ? to_json(st).dump(2) + "\n" : format_status(st, options));

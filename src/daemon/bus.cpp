@@ -16,6 +16,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "fragtune/tunables.hpp"
+#include "fragtune/utf8.hpp"
 #include "fragtune1_manager_adaptor.hpp"  // generated from dbus/org.fragtune1.Manager.xml
 
 namespace fragtune {
@@ -34,6 +35,14 @@ using SignalsWire = std::map<std::string, double>;
 // cheap.
 constexpr size_t kStatusHistory = 10;
 
+// Every string the daemon puts on the bus goes through here. D-Bus requires valid UTF-8 and sd-bus
+// refuses to build a message with anything else (the signal is not sent, the caller not answered),
+// but task names from the kernel log and file names in /etc/sysctl.d are arbitrary bytes: each
+// invalid byte becomes U+FFFD (valid_utf8, the same repair the state file uses).
+std::string bus_string(std::string_view s) {
+    return valid_utf8(s);
+}
+
 std::string name_of(Knob k) {
     return std::string(spec(k).name);
 }
@@ -44,8 +53,9 @@ std::string name_of(Action a) {
 std::vector<TunableWire> tunables_wire(const Daemon& d) {
     std::vector<TunableWire> out;
     for (const auto& t : d.tunables())
-        out.emplace_back(t.name, t.current.value_or(-1), t.baseline, t.original.value_or(-1), t.min,
-                         t.max, t.state, t.reason);
+        out.emplace_back(bus_string(t.name), t.current.value_or(-1), t.baseline,
+                         t.original.value_or(-1), t.min, t.max, bus_string(t.state),
+                         bus_string(t.reason));
     return out;
 }
 
@@ -53,20 +63,22 @@ std::vector<HistoryWire> history_wire(const Daemon& d, size_t max) {
     std::vector<HistoryWire> out;
     for (const auto& h : d.history(max))
         out.emplace_back(h.realtime_usec, name_of(h.knob), name_of(h.action), h.old_value,
-                         h.new_value, h.rule, h.reason, h.applied);
+                         h.new_value, bus_string(h.rule), bus_string(h.reason), h.applied);
     return out;
 }
 
 std::vector<ConflictWire> conflicts_wire(const Daemon& d) {
     std::vector<ConflictWire> out;
     for (const auto& c : d.conflicts())
-        out.emplace_back(c.knob, c.file, c.line, c.value, c.overrides_ours);
+        out.emplace_back(bus_string(c.knob), bus_string(c.file), c.line, c.value, c.overrides_ours);
     return out;
 }
 
-SignalsWire signals_wire(const Daemon& d) {
+// `signals_not_sent`: D-Bus signals that could not be emitted so far (see ManagerAdaptor::emit).
+SignalsWire signals_wire(const Daemon& d, uint64_t signals_not_sent) {
     SignalsWire out;
-    for (const auto& [name, value] : d.signals()) out[name] = value;
+    out["dbus_signals_not_sent"] = static_cast<double>(signals_not_sent);
+    for (const auto& [name, value] : d.signals()) out[bus_string(name)] = value;
     return out;
 }
 
@@ -95,7 +107,7 @@ Knob parse_knob(const std::string& name) {
 
 // A Daemon error as a D-Bus error reply.
 [[noreturn]] void fail(const char* name, const Error& e) {
-    throw sdbus::Error(name, e.describe());
+    throw sdbus::Error(name, bus_string(e.describe()));
 }
 
 }  // namespace
@@ -118,19 +130,19 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
     ManagerAdaptor(const ManagerAdaptor&) = delete;
     ManagerAdaptor& operator=(const ManagerAdaptor&) = delete;
 
-    // The first failure to send a signal; the bus is then unusable and the service must stop.
-    const std::optional<std::string>& emit_error() const { return emit_error_; }
-
     // ---- DaemonListener: events to signals. Never throws into the daemon. ----------------------
     // Only written values: "Adjusted" must mean the knob changed. Refused and report-only decisions
     // (refuse, pin, failed writes) are in GetHistory with applied = false.
     void on_adjusted(const HistoryEntry& e) override {
         if (!e.applied) return;
-        emit("Adjusted",
-             [&] { emitAdjusted(name_of(e.knob), e.old_value, e.new_value, e.rule, e.reason); });
+        emit("Adjusted", [&] {
+            emitAdjusted(name_of(e.knob), e.old_value, e.new_value, bus_string(e.rule),
+                         bus_string(e.reason));
+        });
     }
     void on_allocation_failure(const AllocFailure& f) override {
-        emit("AllocationFailure", [&] { emitAllocationFailure(f.order, f.task, f.atomic); });
+        emit("AllocationFailure",
+             [&] { emitAllocationFailure(f.order, bus_string(f.task), f.atomic); });
     }
     void on_mode_changed(fragtune::Mode mode) override {
         emit("ModeChanged", [&] { emitModeChanged(std::string(to_string(mode))); });
@@ -150,7 +162,7 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
             update(last_mode_, std::string(to_string(daemon_.mode())), "Mode");
             update(last_tick_usec_, daemon_.tick_usec(), "TickUSec");
             update(last_tunables_, tunables_wire(daemon_), "Tunables");
-            update(last_signals_, signals_wire(daemon_), "Signals");
+            update(last_signals_, signals_wire(daemon_, signals_not_sent_), "Signals");
             update(last_conflicts_, conflicts_wire(daemon_), "Conflicts");
             if (!changed.empty()) getObject().emitPropertiesChangedSignal(INTERFACE_NAME, changed);
         });
@@ -162,7 +174,7 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
     std::string Version() override { return FRAGTUNE_VERSION; }
     uint64_t TickUSec() override { return daemon_.tick_usec(); }
     std::vector<TunableWire> Tunables() override { return tunables_wire(daemon_); }
-    SignalsWire Signals() override { return signals_wire(daemon_); }
+    SignalsWire Signals() override { return signals_wire(daemon_, signals_not_sent_); }
     std::vector<ConflictWire> Conflicts() override { return conflicts_wire(daemon_); }
 
     // ---- read-only methods (open to every user)
@@ -173,7 +185,8 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
         return guarded([&] {
             return std::make_tuple(std::string(FRAGTUNE_VERSION),
                                    std::string(to_string(daemon_.mode())), daemon_.tick_usec(),
-                                   daemon_.summary(), tunables_wire(daemon_), signals_wire(daemon_),
+                                   bus_string(daemon_.summary()), tunables_wire(daemon_),
+                                   signals_wire(daemon_, signals_not_sent_),
                                    history_wire(daemon_, kStatusHistory), conflicts_wire(daemon_));
         });
     }
@@ -187,7 +200,7 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
         return guarded([&] {
             auto text = daemon_.explain(spec(k).name);
             if (!text) fail(kBusErrorFailed, text.error());
-            return std::move(text).value();
+            return bus_string(*text);
         });
     }
 
@@ -225,10 +238,14 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
             if (auto r = daemon_.restore(); !r) fail(kBusErrorFailed, r.error());
         });
     }
-    void Reload() override {
+    std::vector<std::string> Reload() override {
         require_root("Reload");
-        guarded([&] {
-            if (auto r = daemon_.reload(); !r) fail(kBusErrorConfigInvalid, r.error());
+        return guarded([&] {
+            auto r = daemon_.reload();
+            if (!r) fail(kBusErrorConfigInvalid, r.error());
+            std::vector<std::string> notes;
+            for (const auto& n : *r) notes.push_back(bus_string(n));
+            return notes;
         });
     }
 
@@ -267,16 +284,24 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
         } catch (const sdbus::Error&) {
             throw;
         } catch (const std::exception& e) {
-            throw sdbus::Error(kBusErrorFailed, fmt::format("internal error: {}", e.what()));
+            throw sdbus::Error(kBusErrorFailed,
+                               bus_string(fmt::format("internal error: {}", e.what())));
         }
     }
 
+    // A signal that cannot be sent (sd-bus refused to build it, the output queue is full) is lost
+    // alone: logged and counted in the Signals property (dbus_signals_not_sent), never taken as a
+    // lost connection, which only processing the bus can tell. Logged at the 1st, 2nd, 4th, 8th...
+    // failure, so a persistent cause cannot flood the journal.
     template <typename F>
     void emit(const char* what, F&& f) noexcept {
         try {
             f();
         } catch (const std::exception& e) {
-            if (!emit_error_) emit_error_ = fmt::format("cannot emit D-Bus {}: {}", what, e.what());
+            ++signals_not_sent_;
+            if ((signals_not_sent_ & (signals_not_sent_ - 1)) == 0)
+                spdlog::warn("cannot emit the D-Bus signal {}: {} ({} signal(s) not sent so far)",
+                             what, e.what(), signals_not_sent_);
         }
     }
 
@@ -284,12 +309,12 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
         last_mode_ = std::string(to_string(daemon_.mode()));
         last_tick_usec_ = daemon_.tick_usec();
         last_tunables_ = tunables_wire(daemon_);
-        last_signals_ = signals_wire(daemon_);
+        last_signals_ = signals_wire(daemon_, signals_not_sent_);
         last_conflicts_ = conflicts_wire(daemon_);
     }
 
     Daemon& daemon_;
-    std::optional<std::string> emit_error_;
+    uint64_t signals_not_sent_ = 0;
     // Last announced property values (see on_state_changed).
     std::string last_mode_;
     uint64_t last_tick_usec_ = 0;
@@ -359,12 +384,10 @@ int BusService::timeout_msec() const {
 Result<void> BusService::process() {
     try {
         while (connection_->processPendingRequest()) {
-            if (adaptor_->emit_error()) break;
         }
     } catch (const sdbus::Error& e) {
         return make_error(fmt::format("lost the D-Bus connection: {}", e.getMessage()));
     }
-    if (adaptor_->emit_error()) return make_error(*adaptor_->emit_error());
     return {};
 }
 

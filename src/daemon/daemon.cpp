@@ -49,9 +49,20 @@ struct Daemon::Impl {
     uint64_t last_applied_usec = 0;
     std::string persist_status = "not yet persisted";
     std::string sample_error;    // the last sampling error, logged once until it clears
+    std::string psi_error;       // why PSI is absent, logged once per distinct reason
     uint64_t failures_seen = 0;  // kernel-log allocation failures since start
     MetricsCounters metrics;     // for metrics.textfile_path
     MetricsTextfile metrics_file;
+    // Observe mode records what active mode would really have done: an observed decision is booked
+    // as if applied (cooldowns, hourly caps, histories), and the next samples show the knob at the
+    // value it would have had. Per knob: that value, the real value when the overlay began (a
+    // different real value later means someone else wrote it) and last_written before it.
+    struct Observed {
+        int64_t value = 0;
+        int64_t real = 0;
+        std::optional<int64_t> last_written_before;
+    };
+    std::array<std::optional<Observed>, kKnobCount> observed{};
     uint64_t record_seq = 0;     // next --record tick directory
     bool record_failed = false;  // --record stopped after an error (logged once)
 };
@@ -86,6 +97,11 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     if (auto r = logging::set_level(cfg.daemon.log_level); !r) return r.error();
     for (const auto& w : config_.warnings) spdlog::warn("{}", w.describe());
 
+    // One instance per state file, decided before anything is read from or written to the machine.
+    auto lock = InstanceLock::acquire(fs_, lock_path_for(cfg.daemon.state_path));
+    if (!lock) return lock.error();
+    lock_.emplace(std::move(*lock));
+
     impl_ = std::make_unique<Impl>(fs_, cfg);
     impl_->mode = cfg.daemon.mode;
 
@@ -98,6 +114,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     auto first = impl_->sampler.take(mono_usec);
     if (!first) return make_error("first sample failed: " + first.error().describe());
     impl_->last = std::move(*first);
+    note_psi();
     impl_->state = initial_state(*impl_->last, cfg);
     record_sample();  // the replay starts from the same first sample as the daemon
 
@@ -162,6 +179,19 @@ void Daemon::refresh_conflicts() {
             spdlog::warn("{}: {}", t.sysctl, ks.status_reason);
         }
     }
+}
+
+// PSI feeds the watermark policy; without it fragtuned tunes on the other signals. Said once per
+// reason (not every tick), and again when PSI comes back.
+void Daemon::note_psi() {
+    const std::string& now = impl_->last->psi_error;
+    if (now == impl_->psi_error) return;
+    if (!now.empty())
+        spdlog::warn("{}; tuning without PSI (watermark_scale_factor follows direct reclaim only)",
+                     now);
+    else
+        spdlog::info("PSI available again from {}", sampler_options(config_.config).psi_path);
+    impl_->psi_error = now;
 }
 
 void Daemon::record_sample() {
@@ -232,14 +262,19 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
     if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");
     impl_->sample_error.clear();
     impl_->last = std::move(*s);
+    note_psi();
     record_sample();
 
     bool changed = false;
     if (impl_->mode != Mode::paused) {
-        Step step = decide(*impl_->last, impl_->state, cfg);
+        const bool observing = impl_->mode == Mode::observe;
+        std::optional<Sample> view;  // a copy only in observe mode
+        if (observing) view = observed_view();
+        Step step = decide(view ? *view : *impl_->last, impl_->state, cfg);
         impl_->state = std::move(step.next);
         for (const auto& d : step.decisions) {
             const bool applied = impl_->mode == Mode::active && d.apply && apply(d, mono_usec);
+            if (observing) book_observed(d, mono_usec);
             record(d, applied);
             changed = true;
         }
@@ -258,6 +293,55 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
     if (listener_) listener_->on_state_changed();
 }
 
+Sample Daemon::observed_view() {
+    Sample view = *impl_->last;
+    for (const auto& t : kTunables) {
+        auto& o = impl_->observed[index(t.knob)];
+        if (!o) continue;
+        const auto real = view.knob(t.knob);
+        if (real && *real == o->real) {
+            view.knobs[index(t.knob)] = o->value;
+        } else {
+            // Someone else wrote the knob: the controller sees the real value against what it had
+            // before the overlay, and pins the knob as in active mode.
+            end_observed(t.knob);
+        }
+    }
+    return view;
+}
+
+void Daemon::book_observed(const Decision& d, uint64_t mono_usec) {
+    if (!d.apply || d.action == Action::compact) return;
+    auto& o = impl_->observed[index(d.knob)];
+    if (!o) {
+        const auto real = impl_->last->knob(d.knob);
+        if (!real) return;
+        o = Impl::Observed{d.new_value, *real, impl_->state.knob(d.knob).last_written};
+    }
+    record_applied(impl_->state, d.knob, d.new_value, mono_usec);
+    o->value = d.new_value;
+    if (o->value == o->real) end_observed(d.knob);  // back where the machine really is
+}
+
+void Daemon::end_observed(Knob k) {
+    auto& o = impl_->observed[index(k)];
+    if (!o) return;
+    impl_->state.knob(k).last_written = o->last_written_before;
+    o.reset();
+}
+
+void Daemon::end_all_observed() {
+    for (const auto& t : kTunables) end_observed(t.knob);
+}
+
+ControllerState Daemon::real_state() const {
+    ControllerState st = impl_->state;
+    for (const auto& t : kTunables)
+        if (const auto& o = impl_->observed[index(t.knob)])
+            st.knob(t.knob).last_written = o->last_written_before;
+    return st;
+}
+
 void Daemon::persist_now() {
     const Config& cfg = config_.config;
     impl_->persist_dirty = false;
@@ -267,7 +351,7 @@ void Daemon::persist_now() {
     }
     PersistInput in;
     in.generated_at = format_iso8601_utc(realtime_usec());
-    in.knobs = impl_->state.knobs;
+    in.knobs = real_state().knobs;  // never a value only observed
     if (impl_->last) in.min_free_cap_kib = min_free_cap_kib(impl_->last->zoneinfo, cfg.safety);
     std::string text = render_sysctl_conf(in);
     // The header carries a timestamp: compare without it so unchanged values are not rewritten.
@@ -287,7 +371,8 @@ void Daemon::save_state_now() {
     if (!impl_->may_save_state) return;
     const Config& cfg = config_.config;
     std::vector<HistoryEntry> hist(impl_->history.begin(), impl_->history.end());
-    PersistedState snap = snapshot_state(impl_->state, hist, impl_->persisted, cfg.daemon.history_size);
+    PersistedState snap =
+        snapshot_state(real_state(), hist, impl_->persisted, cfg.daemon.history_size);
     if (auto r = save_state(fs_, cfg.daemon.state_path, snap); !r) {
         spdlog::error("state not saved: {}", r.error().describe());
         return;
@@ -297,6 +382,7 @@ void Daemon::save_state_now() {
 
 Result<void> Daemon::restore_originals(std::string_view why) {
     if (!impl_) return make_error("the daemon is not started");
+    end_all_observed();
     std::vector<std::string> errors;
     const uint64_t now = impl_->last ? impl_->last->mono_usec : 0;
     for (const auto& t : kTunables) {
@@ -448,6 +534,9 @@ Result<void> Daemon::set_mode(Mode m) {
     if (!impl_) return make_error("the daemon is not started");
     if (impl_->mode == m) return {};
     spdlog::info("mode {} -> {}", to_string(impl_->mode), to_string(m));
+    // What observe mode only booked is dropped: active mode starts from the real values. The
+    // booked changes still count for cooldowns and hourly caps (the conservative side).
+    if (impl_->mode == Mode::observe) end_all_observed();
     impl_->mode = m;
     if (listener_) {
         listener_->on_mode_changed(m);
@@ -462,6 +551,7 @@ Result<void> Daemon::pin(std::string_view name) {
     if (!impl_) return make_error("the daemon is not started");
     auto& ks = impl_->state.knob(*k);
     if (ks.status == KnobStatus::unsupported) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    end_observed(*k);
     ks.status = KnobStatus::pinned;
     ks.status_reason = "pinned by an operator";
     spdlog::info("{} pinned by an operator", spec(*k).sysctl);
@@ -485,6 +575,7 @@ Result<void> Daemon::unpin(std::string_view name) {
     auto live = read_knob(fs_, *k);
     if (!live) return live.error();
     if (!*live) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    end_observed(*k);
     ks.status = KnobStatus::tuning;
     ks.status_reason.clear();
     ks.last_written = **live;
@@ -500,14 +591,42 @@ Result<void> Daemon::restore() {
     return r;
 }
 
-Result<void> Daemon::reload() {
+namespace {
+
+// Keys read only at start: the kernel-log source is opened once by the service loop, and the
+// state file is where the instance lock lives. A reload keeps their running values and says so.
+// (signals.psi_source, the tick, the mode, paths of the sysctl.d and metrics files and every policy
+// key are applied live.)
+std::vector<std::string> keep_restart_keys(Config& next, const Config& running) {
+    std::vector<std::string> notes;
+    auto keep = [&](std::string_view key, auto& now, const auto& was, auto show) {
+        if (now == was) return;
+        notes.push_back(fmt::format(
+            "{} changed from {} to {}: needs a restart (systemctl restart fragtuned); {} stays in "
+            "force until then",
+            key, show(was), show(now), show(was)));
+        now = was;
+    };
+    auto quoted = [](const std::string& v) { return fmt::format("\"{}\"", v); };
+    auto boolean = [](bool v) { return std::string(v ? "true" : "false"); };
+    keep("signals.kernel_log", next.signals.kernel_log, running.signals.kernel_log, boolean);
+    keep("signals.kmsg_path", next.signals.kmsg_path, running.signals.kmsg_path, quoted);
+    keep("daemon.state_path", next.daemon.state_path, running.daemon.state_path, quoted);
+    return notes;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Daemon::reload() {
     auto loaded = load_config(fs_, options_.config_path);
     if (!loaded) return make_error("configuration rejected, the previous one keeps running:\n" +
                                    loaded.error().message);
     const Mode old_configured = config_.config.daemon.mode;
+    apply_overrides(loaded->config, options_);
+    std::vector<std::string> notes = keep_restart_keys(loaded->config, config_.config);
     config_ = std::move(*loaded);
     for (const auto& w : config_.warnings) spdlog::warn("{}", w.describe());
-    apply_overrides(config_.config, options_);
+    for (const auto& n : notes) spdlog::warn("reload: {}", n);
     const Config& cfg = config_.config;
     if (auto r = logging::set_level(cfg.daemon.log_level); !r) spdlog::warn("{}", r.error().describe());
     impl_->sampler.set_options(sampler_options(cfg));
@@ -549,7 +668,7 @@ Result<void> Daemon::reload() {
     save_state_now();
     spdlog::info("configuration reloaded from {} file(s)", config_.files.size());
     if (listener_) listener_->on_state_changed();
-    return {};
+    return notes;
 }
 
 }  // namespace fragtune

@@ -14,6 +14,7 @@
 #include "fragtune/config.hpp"
 #include "fragtune/config_file.hpp"
 #include "fragtune/controller.hpp"
+#include "fragtune/instance_lock.hpp"
 #include "fragtune/kernel_fs.hpp"
 #include "fragtune/sample.hpp"
 #include "fragtune/state_file.hpp"
@@ -70,8 +71,11 @@ public:
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
-    // Loads configuration and state, removes stale temp files, takes the first sample and initialises
-    // the controller. An error here (bad configuration, unreadable /proc) means the daemon cannot run.
+    // Loads configuration, takes the instance lock beside the state file (before anything else is
+    // read or written: a second fragtuned on the same state file fails here and changes nothing),
+    // then loads state, removes stale temp files, takes the first sample and initialises the
+    // controller. An error here (bad configuration, the lock held by another fragtuned, unreadable
+    // /proc) means the daemon cannot run; stop() is then a no-op.
     Result<void> start(uint64_t mono_usec);
 
     // One control step at `mono_usec` with the kernel-log failures gathered since the last tick;
@@ -103,8 +107,10 @@ public:
     // Writes the original values back and switches to observe mode.
     Result<void> restore();
     // Re-reads the configuration; on errors the old configuration keeps running and the errors are
-    // returned (file:line:col each).
-    Result<void> reload();
+    // returned (file:line:col each). A valid file is applied; the keys that only take effect at a
+    // restart (kRestartKeys) keep their running values, and each one the file changed is returned
+    // (and logged) as a note: the key, old and new value, "needs a restart".
+    Result<std::vector<std::string>> reload();
 
     void set_listener(DaemonListener* listener) { listener_ = listener; }
     const KernelFs& fs() const { return fs_; }
@@ -115,6 +121,15 @@ private:
     void refresh_conflicts();
     void record(const Decision& d, bool applied);
     void record_sample();  // --record: save the latest sample's files
+    void note_psi();       // logs a change in why PSI is absent
+    // Observe mode (see Impl::Observed): the latest sample with observed values in place of the
+    // real ones, booking a decision as if applied, and dropping the overlay of one or all knobs.
+    Sample observed_view();
+    void book_observed(const Decision& d, uint64_t mono_usec);
+    void end_observed(Knob k);
+    void end_all_observed();
+    // The controller state with only real writes in last_written: what is persisted and saved.
+    ControllerState real_state() const;
     bool apply(const Decision& d, uint64_t mono_usec);
     void persist_now();
     void save_state_now();
@@ -124,6 +139,7 @@ private:
     KernelFs fs_;
     LoadedConfig config_;
     DaemonListener* listener_ = nullptr;
+    std::optional<InstanceLock> lock_;  // held from start() until destruction
     std::unique_ptr<Impl> impl_;
 };
 

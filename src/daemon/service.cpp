@@ -119,7 +119,8 @@ int run_service(const ServiceOptions& options) {
         auto b = BusService::open(daemon);
         if (!b) {
             spdlog::critical("cannot own org.fragtune1 on the system bus: {}", b.error().describe());
-            daemon.stop();
+            // No daemon.stop(): this instance has tuned nothing, and its on_exit restore would
+            // write sysctls under the fragtuned that owns the name (with another state file).
             return 1;
         }
         bus = std::move(*b);
@@ -184,6 +185,7 @@ int run_service(const ServiceOptions& options) {
             while (::read(sfd.fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (si.ssi_signo == SIGHUP) {
                     notify::reloading(monotonic_usec());
+                    // Notes on keys that need a restart are logged by reload() itself.
                     if (auto r = daemon.reload(); !r) spdlog::error("{}", r.error().describe());
                     if (daemon.tick_usec() != tick_usec) {
                         tick_usec = daemon.tick_usec();

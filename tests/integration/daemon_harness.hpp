@@ -17,9 +17,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fragtune::testing {
@@ -218,5 +220,28 @@ public:
 private:
     TempDir dir_;
 };
+
+// Bytes and mtime (ns) of every regular file under `dir`, by path.
+inline std::map<std::string, std::pair<std::string, int64_t>> files_under(const fs::path& dir) {
+    std::map<std::string, std::pair<std::string, int64_t>> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        struct stat st {};
+        ::stat(e.path().c_str(), &st);
+        out[e.path().string()] = {
+            read_text(e.path()),
+            static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+    }
+    return out;
+}
+
+// What a second instance must not change: the daemon's files and the fixture's sysctls.
+inline std::map<std::string, std::pair<std::string, int64_t>> machine_files(
+    const FixtureMachine& m) {
+    auto out = files_under(m.path("/etc/sysctl.d"));
+    out.merge(files_under(m.path("/var/lib/fragtune")));
+    out.merge(files_under(m.path("/proc/sys/vm")));
+    return out;
+}
 
 }  // namespace fragtune::testing

@@ -1,6 +1,11 @@
 // End to end: the fragtuned binary on a fixture root whose /proc files and kernel log the test writes.
 // Decisions must land in the fake /proc/sys/vm files, the persisted sysctl.d file and the state file;
 // sd_notify messages must reach NOTIFY_SOCKET; faults must be survived as promised in fragtuned(8).
+#include <sys/stat.h>
+
+#include <map>
+#include <utility>
+
 #include <gtest/gtest.h>
 
 #include "daemon_harness.hpp"
@@ -32,6 +37,14 @@ struct Running {
     NotifySocket notify;
     std::unique_ptr<Process> proc;
 };
+
+// Runs argv to completion (10 s at most, then killed), returns (exit status or -1, stdout+stderr).
+std::pair<int, std::string> run_command_simple(const std::vector<std::string>& argv) {
+    TempDir dir;
+    Process p(argv, {}, dir.path() / "out.log");
+    const int rc = p.wait(10s);
+    return {rc, p.log()};
+}
 
 // Feeds one atomic failure per 100 ms until `pred` holds.
 bool feed_failures_until(const FixtureMachine& m, const std::function<bool()>& pred,
@@ -87,6 +100,131 @@ TEST(Daemon, ObserveModeDecidesButWritesNothing) {
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+}
+
+// Observe mode books each decision as if applied (cooldown, hourly cap, the failure history the
+// raise answers), so one failure gives one proposal, not one per tick while it is remembered; the
+// knob is not written and not pinned (the controller sees the value it would have had).
+TEST(Daemon, ObserveModeProposesWhatActiveModeWouldDoOnce) {
+    FixtureMachine m;
+    {
+        Running d(m, {"--mode", "observe"});
+        ASSERT_TRUE(d.ready()) << d.proc->log();
+        m.kernel_log_atomic_failure(1);
+        ASSERT_TRUE(wait_for([&] {
+            return d.proc->log().find("vm.min_free_kbytes 67584 -> 101376") != std::string::npos;
+        })) << d.proc->log();
+        // Twelve more ticks (each sends one STATUS=): more than the 8 ticks a failure is
+        // remembered.
+        const size_t ticks = count_of(d.notify.messages(), "STATUS=");
+        ASSERT_TRUE(wait_for([&] {
+            return count_of(d.notify.messages(), "STATUS=") >= ticks + 12;
+        })) << d.notify.messages();
+        d.proc->signal(SIGTERM);
+        ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+        const std::string log = d.proc->log();
+        EXPECT_EQ(count_of(log, "[raise: atomic-failures]"), 1u) << log;
+        EXPECT_EQ(count_of(log, "admin-override"), 0u) << log;
+        EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+        // What is saved is the machine's truth, not the observed value: a restart does not pin.
+        const std::string state = read_text(m.path("/var/lib/fragtune/state.toml"));
+        EXPECT_EQ(state.find("last_written = 101376"), std::string::npos) << state;
+    }
+    fs::remove(m.scratch() / "notify.sock");
+    Running again(m, {"--mode", "active"});
+    ASSERT_TRUE(again.ready()) << again.proc->log();
+    const size_t t2 = count_of(again.notify.messages(), "STATUS=");
+    ASSERT_TRUE(wait_for([&] { return count_of(again.notify.messages(), "STATUS=") >= t2 + 3; }));
+    EXPECT_EQ(again.proc->log().find("admin-override"), std::string::npos) << again.proc->log();
+}
+
+// One instance per state file: a second fragtuned (and `fragtuned --restore`) on the same state
+// file fails before reading or writing anything, says who holds the lock, and changes nothing:
+// not the files' bytes or mtimes, not the tuned sysctl (its on_exit restore would have put the
+// original back under the running daemon).
+TEST(Daemon, ASecondInstanceOnTheSameStateFileFailsAndChangesNothing) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
+    const int64_t raised = m.knob("min_free_kbytes");
+    // The raise is saved in the state file before the daemon goes quiet again.
+    ASSERT_TRUE(wait_for([&] {
+        return read_text(m.path("/var/lib/fragtune/state.toml")).find("atomic") !=
+               std::string::npos;
+    }));
+    const auto before = machine_files(m);
+    const std::string held = "another fragtuned (pid " + std::to_string(d.proc->pid()) +
+                             ") holds /var/lib/fragtune/state.toml.lock";
+
+    auto second = run_command_simple(daemon_argv(m, {"--mode", "active", "--on-exit", "restore"}));
+    EXPECT_EQ(second.first, 1) << second.second;
+    EXPECT_NE(second.second.find(held), std::string::npos) << second.second;
+    EXPECT_EQ(machine_files(m), before);
+
+    auto restore = run_command_simple({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"});
+    EXPECT_EQ(restore.first, 1) << restore.second;
+    EXPECT_NE(restore.second.find(held), std::string::npos) << restore.second;
+    EXPECT_EQ(machine_files(m), before);
+    EXPECT_EQ(m.knob("min_free_kbytes"), raised);
+
+    EXPECT_TRUE(d.proc->running());
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
+    // The lock goes with the process: now --restore works.
+    auto after = run_command_simple({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"});
+    EXPECT_EQ(after.first, 0) << after.second;
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
+}
+
+// A reload that changes a key read only at start says so (key, old and new value, "needs a
+// restart") and keeps the running value: the kernel log is still followed.
+TEST(Daemon, ReloadSaysWhichChangedKeysNeedARestart) {
+    FixtureMachine m;
+    Running d(m, {"--mode", "active"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    m.config("[signals]\nkernel_log = false\n");
+    d.proc->signal(SIGHUP);
+    ASSERT_TRUE(wait_for([&] {
+        return d.proc->log().find("configuration reloaded") != std::string::npos;
+    })) << d.proc->log();
+    EXPECT_NE(d.proc->log().find("reload: signals.kernel_log changed from true to false: needs a "
+                                 "restart (systemctl restart fragtuned); true stays in force"),
+              std::string::npos)
+        << d.proc->log();
+    EXPECT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
+    // A reload that changes nothing that needs a restart says nothing of the kind.
+    m.config("[signals]\nkernel_log = true\n");
+    d.proc->signal(SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return count_of(d.proc->log(), "configuration reloaded") == 2; }));
+    EXPECT_EQ(count_of(d.proc->log(), "needs a restart"), 1u) << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
+}
+
+// A missing PSI is said once (not every tick), and its return is said too.
+TEST(Daemon, MissingPsiIsReportedOnceAndItsReturnToo) {
+    FixtureMachine m;
+    const std::string psi = read_text(m.path("/proc/pressure/memory"));
+    fs::remove(m.path("/proc/pressure/memory"));
+    Running d(m, {"--mode", "observe"});
+    ASSERT_TRUE(d.ready()) << d.proc->log();
+    const size_t ticks = count_of(d.notify.messages(), "STATUS=");
+    ASSERT_TRUE(wait_for([&] { return count_of(d.notify.messages(), "STATUS=") >= ticks + 5; }));
+    EXPECT_EQ(count_of(d.proc->log(), "no PSI: /proc/pressure/memory does not exist"), 1u)
+        << d.proc->log();
+    write_text(m.path("/proc/pressure/memory"), psi);
+    EXPECT_TRUE(wait_for([&] {
+        return d.proc->log().find("PSI available again from /proc/pressure/memory") !=
+               std::string::npos;
+    })) << d.proc->log();
+    EXPECT_EQ(count_of(d.proc->log(), "no PSI"), 1u) << d.proc->log();
+    d.proc->signal(SIGTERM);
+    EXPECT_EQ(d.proc->wait(), 0);
 }
 
 TEST(Daemon, OnExitRestoreWritesOriginalsBack) {

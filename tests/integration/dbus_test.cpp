@@ -612,11 +612,122 @@ TEST_F(DbusTest, NotRunningIsExitCode3) {
 TEST_F(DbusTest, ASecondDaemonCannotTakeTheName) {
     START(real_policy());
     FixtureMachine m2;
-    DaemonOnBus d2(m2, bus);
+    DaemonOnBus d2(m2, bus, {"--mode", "observe", "--on-exit", "restore"});
     EXPECT_EQ(d2.proc->wait(), 1) << d2.proc->log();
     EXPECT_NE(d2.proc->log().find("cannot own the name org.fragtune1"), std::string::npos)
         << d2.proc->log();
     EXPECT_TRUE(d.proc->running());
+    // It tuned nothing, so it runs no shutdown: no on_exit restore, no persisted file.
+    EXPECT_FALSE(fs::exists(m2.path("/etc/sysctl.d/90-fragtune.conf")));
+    EXPECT_EQ(d2.proc->log().find("fragtuned stopped"), std::string::npos) << d2.proc->log();
+}
+
+// The same machine (same state file) a second time: the instance lock refuses it before the bus,
+// so it never runs a shutdown (on_exit restore) under the running daemon and changes nothing.
+TEST_F(DbusTest, ASecondDaemonOnTheSameMachineFailsAtTheLockAndChangesNothing) {
+    START(real_policy(), {"--mode", "active"});
+    int seq = 1;
+    ASSERT_TRUE(wait_for([&] {
+        m.kernel_log_atomic_failure(seq++);
+        std::this_thread::sleep_for(80ms);
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
+    ASSERT_TRUE(wait_for([&] {
+        return read_text(m.path("/var/lib/fragtune/state.toml")).find("atomic") !=
+               std::string::npos;
+    }));
+    const auto before = machine_files(m);
+    Process second({FRAGTUNED_BIN, "--root", m.root().string(), "--tick", "200ms", "--mode",
+                    "active", "--on-exit", "restore"},
+                   {bus.env()}, m.scratch() / "second.log");
+    EXPECT_EQ(second.wait(), 1) << second.log();
+    EXPECT_NE(second.log().find("another fragtuned (pid " + std::to_string(d.proc->pid()) +
+                                ") holds /var/lib/fragtune/state.toml.lock"),
+              std::string::npos)
+        << second.log();
+    EXPECT_EQ(second.log().find("cannot own the name"), std::string::npos) << second.log();
+    EXPECT_EQ(machine_files(m), before);
+    EXPECT_TRUE(d.proc->running());
+    EXPECT_TRUE(name_has_owner(bus.address(), kName));
+}
+
+// Bytes that are not UTF-8 reach the daemon as a task name from the kernel log: the signal is
+// sent with each bad byte as U+FFFD, the daemon keeps running and answers.
+TEST_F(DbusTest, ATaskNameThatIsNotUtf8ArrivesSanitized) {
+    START(real_policy());
+    BusClient c(bus.address());
+    std::vector<std::string> tasks;
+    c.proxy->uponSignal("AllocationFailure")
+        .onInterface(kIface)
+        .call([&](int32_t, const std::string& task, bool) { tasks.push_back(task); });
+    c.proxy->finishRegistration();
+    append_text(m.path("/dev/kmsg"),
+                "4,1,1000000,-;w\xff\xfe"
+                "rk\xc3: page allocation failure: order:1, "
+                "mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0\n");
+    ASSERT_TRUE(c.pump_until([&] { return !tasks.empty(); })) << d.proc->log();
+    EXPECT_EQ(tasks[0], "w\xEF\xBF\xBD\xEF\xBF\xBDrk\xEF\xBF\xBD");
+    // Still there, still answering (the next ticks' signals and calls).
+    c.pump_until([] { return false; }, 600ms);
+    EXPECT_TRUE(d.proc->running()) << d.proc->log();
+    EXPECT_EQ(c.call_error("GetStatus"), "") << c.last_error_message;
+    auto r = ctl(bus, {"status"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(d.proc->log().find("lost the bus"), std::string::npos) << d.proc->log();
+}
+
+// A sysctl.d file whose name is not UTF-8 sets one of our knobs: the Conflicts property, the
+// status reason in Tunables and GetStatus all answer, with the name sanitized.
+TEST_F(DbusTest, ASysctlFileNameThatIsNotUtf8IsSanitizedInEveryReply) {
+    FixtureMachine m;
+    write_text(m.path("/etc/sysctl.d/99-loc\xe9l.conf"), "vm.swappiness = 10\n");
+    m.set_knob("swappiness", 10);
+    PrivateSystemBus bus(real_policy());
+    DaemonOnBus d(m, bus);
+    ASSERT_TRUE(wait_for_name(bus.address(), kName)) << d.proc->log() << bus.log();
+    BusClient c(bus.address());
+    const std::string sanitized = "/etc/sysctl.d/99-loc\xEF\xBF\xBDl.conf";
+    auto conflicts = c.get<std::vector<ConflictWire>>("Conflicts");
+    ASSERT_EQ(conflicts.size(), 1u);
+    EXPECT_EQ(conflicts[0].get<1>(), sanitized);
+    bool reason_named = false;
+    for (const auto& t : c.get<std::vector<TunableWire>>("Tunables"))
+        if (t.get<0>() == "swappiness")
+            reason_named = t.get<7>().find(sanitized) != std::string::npos;
+    EXPECT_TRUE(reason_named);
+    EXPECT_EQ(c.call_error("GetStatus"), "") << c.last_error_message;
+    std::string text;
+    c.proxy->callMethod("Explain")
+        .onInterface(kIface)
+        .withArguments(std::string("swappiness"))
+        .storeResultsTo(text);
+    EXPECT_NE(text.find(sanitized), std::string::npos) << text;
+    auto r = ctl(bus, {"--json", "status"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(d.proc->running());
+}
+
+// Reload's reply lists the changed keys that need a restart; fragtunectl prints them.
+TEST_F(DbusTest, ReloadRepliesWithTheKeysThatNeedARestart) {
+    START(real_policy());
+    m.config("[signals]\nkernel_log = false\n");
+    auto r = ctl(bus, {"reload"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("reload: signals.kernel_log changed from true to false: needs a restart"),
+              std::string::npos)
+        << r.out << r.err;
+    m.config("[signals]\nkernel_log = false\nkmsg_path = \"/run/other-kmsg\"\n");
+    BusClient c(bus.address());
+    std::vector<std::string> notes;
+    c.proxy->callMethod("Reload").onInterface(kIface).storeResultsTo(notes);
+    ASSERT_EQ(notes.size(), 2u);
+    EXPECT_EQ(notes[1],
+              "signals.kmsg_path changed from \"/dev/kmsg\" to \"/run/other-kmsg\": needs a "
+              "restart (systemctl restart fragtuned); \"/dev/kmsg\" stays in force until then");
+    m.config("");
+    std::vector<std::string> none;
+    c.proxy->callMethod("Reload").onInterface(kIface).storeResultsTo(none);
+    EXPECT_TRUE(none.empty()) << none.size();
 }
 
 TEST_F(DbusTest, NonRootCannotOwnTheName) {
