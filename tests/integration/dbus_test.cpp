@@ -671,6 +671,10 @@ TEST_F(DbusTest, ATaskNameThatIsNotUtf8ArrivesSanitized) {
     c.pump_until([] { return false; }, 600ms);
     EXPECT_TRUE(d.proc->running()) << d.proc->log();
     EXPECT_EQ(c.call_error("GetStatus"), "") << c.last_error_message;
+    // Nothing was lost on the way: the count of signals that could not be sent stays 0.
+    auto signals = c.get<std::map<std::string, double>>("Signals");
+    ASSERT_TRUE(signals.count("dbus_signals_not_sent"));
+    EXPECT_EQ(signals["dbus_signals_not_sent"], 0.0);
     auto r = ctl(bus, {"status"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(d.proc->log().find("lost the bus"), std::string::npos) << d.proc->log();
