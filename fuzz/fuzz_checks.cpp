@@ -226,6 +226,15 @@ std::string check_state(std::string_view in) {
     if (!r) return r.error().message.empty() ? "error without a message" : "";
     if (r->history.size() > 8)
         return fmt::format("{} history records kept, bound 8", r->history.size());
+    // No value outside every kernel's range is accepted (they are dropped on load).
+    for (const auto& t : kTunables) {
+        const auto& pk = r->knob(t.knob);
+        const Range widest{t.kernel_min, t.kernel_max};
+        for (const auto& v : {pk.original, pk.baseline, pk.last_written})
+            if (v && !widest.contains(*v))
+                return fmt::format("{} = {} accepted, outside {}..{}", t.name, *v, widest.min,
+                                   widest.max);
+    }
     // What was accepted must survive the daemon's own save and load unchanged.
     const std::string rendered = render_state(*r);
     auto again = parse_state(rendered, "rendered-state.toml", 8);
