@@ -711,6 +711,21 @@ TEST_F(DbusTest, ASysctlFileNameThatIsNotUtf8IsSanitizedInEveryReply) {
     EXPECT_TRUE(d.proc->running());
 }
 
+// A drop-in whose file name is not UTF-8 and whose content is wrong: the ConfigInvalid reply is
+// built (the name sanitized) and the caller is answered.
+TEST_F(DbusTest, AReloadErrorNamingANonUtf8DropInIsAnswered) {
+    START(real_policy());
+    write_text(m.path("/etc/fragtune/fragtune.toml.d/50-\xff.toml"), "[daemon]\ntick = 7\n");
+    BusClient c(bus.address());
+    EXPECT_EQ(c.call_error("Reload"), "org.fragtune1.Error.ConfigInvalid") << c.last_error_message;
+    EXPECT_NE(c.last_error_message.find("50-\xEF\xBF\xBD.toml"), std::string::npos)
+        << c.last_error_message;
+    auto r = ctl(bus, {"reload"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("50-\xEF\xBF\xBD.toml"), std::string::npos) << r.out << r.err;
+    EXPECT_TRUE(d.proc->running());
+}
+
 // Reload's reply lists the changed keys that need a restart; fragtunectl prints them.
 TEST_F(DbusTest, ReloadRepliesWithTheKeysThatNeedARestart) {
     START(real_policy());
