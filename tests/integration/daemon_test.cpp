@@ -171,7 +171,14 @@ TEST(Daemon, ASecondInstanceOnTheSameStateFileFailsAndChangesNothing) {
     EXPECT_EQ(m.knob("min_free_kbytes"), raised);
 
     EXPECT_TRUE(d.proc->running());
+    // The daemon sent a STATUS= per tick meanwhile; a full notify socket blocks its sd_notify (as
+    // a stalled service manager would), so read them before asking it to stop.
+    d.notify.messages();
     d.proc->signal(SIGTERM);
+    ASSERT_TRUE(wait_for([&] {
+        d.notify.messages();
+        return !d.proc->running();
+    }));
     ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
     // The lock goes with the process: now --restore works.
     auto after = run_command_simple({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"});
@@ -202,7 +209,12 @@ TEST(Daemon, ReloadSaysWhichChangedKeysNeedARestart) {
     d.proc->signal(SIGHUP);
     ASSERT_TRUE(wait_for([&] { return count_of(d.proc->log(), "configuration reloaded") == 2; }));
     EXPECT_EQ(count_of(d.proc->log(), "needs a restart"), 1u) << d.proc->log();
+    d.notify.messages();  // a full notify socket would block the daemon's sd_notify
     d.proc->signal(SIGTERM);
+    EXPECT_TRUE(wait_for([&] {
+        d.notify.messages();
+        return !d.proc->running();
+    }));
     EXPECT_EQ(d.proc->wait(), 0);
 }
 
