@@ -140,7 +140,8 @@ int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety);  //
 //  1. calculate_min_free_kbytes(): int_sqrt(lowmem_kbytes * 16) clamped to [128, 262144] (65536
 //     before 5.7), lowmem_kbytes being nr_free_buffer_pages() (managed - high watermark over the
 //     zones up to Normal) in KiB with the watermarks in force then (`high_pages_delta` shifts
-//     their sum); applied only when larger than what user space last wrote (`user_min_kib`).
+//     their sum); applied only when larger than what user space last wrote (`user_min_kib`),
+//     else the value stays what it was (`current_kib`).
 //  2. The watermarks are recomputed for that value, and khugepaged's
 //     set_recommended_min_free_kbytes() (THP enabled) raises it to 11 pageblocks per zone up to
 //     Normal, at most 5% of nr_free_buffer_pages() under the new watermarks. high_wmark_pages()
@@ -150,7 +151,7 @@ int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety);  //
 //     DIMM was onlined).
 struct KernelMinFree {
     int64_t sqrt_rule = 0;    // step 1's formula
-    int64_t no_thp = 0;       // after step 1 (sqrt_rule, or user_min_kib when that is larger)
+    int64_t no_thp = 0;       // after step 1 (sqrt_rule, or current_kib when held by user_min_kib)
     int64_t thp = 0;          // khugepaged's recommendation, no boost
     int64_t thp_boosted = 0;  // ... with the largest boost
     int64_t with_thp() const { return std::max(no_thp, thp); }
@@ -160,7 +161,7 @@ struct KernelMinFree {
 KernelMinFree kernel_min_free_kbytes(const ZoneInfo& zones, const KernelProfile& profile,
                                      int64_t watermark_scale_factor,
                                      std::optional<int64_t> user_min_kib = std::nullopt,
-                                     int64_t high_pages_delta = 0);
+                                     int64_t current_kib = 0, int64_t high_pages_delta = 0);
 // Sum of the high watermarks of the zones up to Normal (what nr_free_buffer_pages subtracts).
 uint64_t user_zone_high_pages(const ZoneInfo& zones);
 

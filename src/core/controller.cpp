@@ -754,8 +754,8 @@ std::optional<Decision> check_owner(const Tick& t, Knob k, int64_t live, uint64_
         const int64_t wsf =
             t.sample.knob(Knob::watermark_scale_factor).value_or(kDefaultWatermarkScaleFactor);
         for (int64_t delta : {high_delta, int64_t{0}}) {
-            const KernelMinFree c = kernel_min_free_kbytes(zones, t.sample.profile, wsf,
-                                                           t.state.user_min_free_kbytes, delta);
+            const KernelMinFree c = kernel_min_free_kbytes(
+                zones, t.sample.profile, wsf, t.state.user_min_free_kbytes, *expected, delta);
             if (c.matches(live)) {
                 kernels = true;
                 which = c.thp > c.no_thp
@@ -860,7 +860,7 @@ uint64_t user_zone_high_pages(const ZoneInfo& zones) {
 
 KernelMinFree kernel_min_free_kbytes(const ZoneInfo& zones, const KernelProfile& profile,
                                      int64_t watermark_scale_factor,
-                                     std::optional<int64_t> user_min_kib,
+                                     std::optional<int64_t> user_min_kib, int64_t current_kib,
                                      int64_t high_pages_delta) {
     const uint64_t pk = page_kib(profile.page_size_bytes);
     // nr_free_buffer_pages(): managed - high over the zones GFP_USER may use (DMA, DMA32, Normal).
@@ -891,7 +891,11 @@ KernelMinFree kernel_min_free_kbytes(const ZoneInfo& zones, const KernelProfile&
     const int64_t upper =
         profile.version && *profile.version < KernelVersion{5, 7} ? 65536 : 262144;
     r.sqrt_rule = std::clamp<int64_t>(static_cast<int64_t>(isqrt(lowmem_kib * 16)), 128, upper);
-    r.no_thp = user_min_kib && *user_min_kib >= r.sqrt_rule ? *user_min_kib : r.sqrt_rule;
+    // "min_free_kbytes is not updated to %d because user defined value %d is preferred": the value
+    // stays what it was.
+    r.no_thp = user_min_kib && *user_min_kib >= r.sqrt_rule
+                   ? (current_kib > 0 ? current_kib : *user_min_kib)
+                   : r.sqrt_rule;
     // The watermarks setup_per_zone_wmarks() gives that value, then khugepaged's recommendation:
     // 2 pageblocks per zone plus MIGRATE_PCPTYPES^2 (9) more, at most 5% of the buffer pages.
     const auto wm = predict_watermarks(zones, r.no_thp, watermark_scale_factor, profile);

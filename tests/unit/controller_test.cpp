@@ -984,8 +984,15 @@ TEST(Controller, KernelRecalculationAfterHotplugIsAdoptedAsBaseline) {
     EXPECT_EQ(k.sqrt_rule, 3584);
     EXPECT_EQ(k.no_thp, 3584);
     EXPECT_EQ(k.thp, 40496);
-    // After a write of 50000 by user space the sqrt rule holds at 50000 (user_min_free_kbytes).
-    EXPECT_EQ(kernel_min_free_kbytes(s.zoneinfo, s.profile, 10, 50000).with_thp(), 50000);
+    // After a write of 50000 by user space (user_min_free_kbytes) the sqrt rule does not apply:
+    // the value stays as it was and khugepaged does not lower it: measured on 6.12, where
+    // removing a DIMM left 51816 although the recommendation had fallen to ~40000.
+    EXPECT_EQ(kernel_min_free_kbytes(s.zoneinfo, s.profile, 10, 50000, 60000).with_thp(), 60000);
+    // Held at 30000, khugepaged raises it to its recommendation under 30000's (higher) watermarks.
+    const auto held = kernel_min_free_kbytes(s.zoneinfo, s.profile, 10, 50000, 30000);
+    EXPECT_EQ(held.no_thp, 30000);
+    EXPECT_GT(held.with_thp(), 30000);
+    EXPECT_LT(held.with_thp(), 40496);
     Config c;
     auto st = initial_state(s, c);
 
@@ -994,7 +1001,8 @@ TEST(Controller, KernelRecalculationAfterHotplugIsAdoptedAsBaseline) {
     up.zoneinfo.zones.push_back(zone("Normal", 100000, 300, 900, 1500, 102400));
     const int64_t high_delta = 3085 - 4585;  // the new zone had no watermarks when computed
     const int64_t kernel_up =
-        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, high_delta).with_thp();
+        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, 0, high_delta)
+            .with_thp();
     EXPECT_GT(kernel_up, 40496);
     up.knobs[index(Knob::min_free_kbytes)] = kernel_up;
     auto step = decide(up, st, c);

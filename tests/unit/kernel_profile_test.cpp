@@ -143,3 +143,31 @@ TEST(KernelProfile, KernelsOwnMinFreeKbytes) {
     EXPECT_GT(k.sqrt_rule, 128);
     EXPECT_LT(k.sqrt_rule, 67584);
 }
+
+TEST(KernelProfile, MovableZoneOn61FollowsTheOldRule) {
+    // movable-6.1: captured from Debian's 6.1.0-57 under qemu with movablecore=128M. Up to 6.4
+    // ZONE_MOVABLE counts in lowmem_pages and gets its proportional min; the model with that
+    // profile reproduces every zone's watermarks exactly, the >= 6.5 rule does not (and did not,
+    // before the profile, when fragtune modelled only the newer rule).
+    Sample s = sample_of("movable-6.1");
+    ASSERT_TRUE(s.profile.movable_in_lowmem);
+    const int64_t mfk = *s.knob(Knob::min_free_kbytes), wsf = *s.knob(Knob::watermark_scale_factor);
+    auto exact = [&](const KernelProfile& p) {
+        auto wm = predict_watermarks(s.zoneinfo, mfk, wsf, p);
+        bool movable = false;
+        for (size_t i = 0; i < wm.size(); ++i) {
+            const auto& z = s.zoneinfo.zones[i];
+            if (!z.managed) continue;
+            movable |= z.zone == "Movable";
+            const uint64_t b = z.boost.value_or(0);
+            if (z.min - b != wm[i].min || z.low - b != wm[i].low || z.high - b != wm[i].high)
+                return false;
+        }
+        EXPECT_TRUE(movable);
+        return true;
+    };
+    EXPECT_TRUE(exact(s.profile));
+    KernelProfile newer = s.profile;
+    newer.movable_in_lowmem = false;
+    EXPECT_FALSE(exact(newer));
+}
