@@ -321,8 +321,8 @@ void check_hotplug() {
         const int64_t wsf = s.knob(Knob::watermark_scale_factor).value_or(10);
         const int64_t high_delta = static_cast<int64_t>(user_zone_high_pages(prev.zoneinfo)) -
                                    static_cast<int64_t>(user_zone_high_pages(s.zoneinfo));
-        const auto c = kernel_min_free_kbytes(s.zoneinfo, s.profile, wsf, user_min, mfk_before,
-                                              high_delta);
+        const auto c =
+            kernel_min_free_kbytes(s.zoneinfo, s.profile, wsf, user_min, mfk_before, high_delta);
         // Unchanged is right only when the kernel's value is the old one; a change must be the
         // model's.
         const bool model_ok = c.matches(live);
