@@ -1,6 +1,6 @@
 # Thin wrapper over CMake presets. Every target that builds installs the Debian packages it needs first,
 # so `make run` and `make test` work as root on a fresh Debian 12 machine.
-# Targets: deps build run test test-release test-asan test-fuzz bench install deb clean
+# Targets: deps build run test test-kernels test-release test-asan test-fuzz bench install deb clean
 
 DEPS := cmake g++ make pkg-config git \
         libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libtomlplusplus-dev \
@@ -13,7 +13,7 @@ DEPS := cmake g++ make pkg-config git \
 JOBS ?= $(shell nproc)
 FRAGTUNED := build/release/src/daemon/fragtuned
 
-.PHONY: test-real-kernel deps build run test test-release test-asan test-fuzz bench install deb clean
+.PHONY: test-kernels test-real-kernel deps build run test test-release test-asan test-fuzz bench install deb clean
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -41,6 +41,15 @@ run: build
 # Opt-in: the tests that write the live kernel's /proc/sys/vm (restoring every value).
 test-real-kernel: build
 	ctest --test-dir build/release -L real-kernel --output-on-failure
+
+# The real-kernel matrix: Debian's own 5.10 (bullseye), 6.1 (bookworm) and 6.12 (trixie) kernels booted
+# under qemu (TCG) with fragtuned and tests/kernels/kernel_check.cpp in a small initramfs; see
+# tests/kernels/README.md. Kernel packages and apt lists are cached under /var/tmp/fragtune-kernels.
+test-kernels: deps
+	@$(MAKE) --no-print-directory deps DEPS="qemu-system-x86 busybox-static cpio python3"
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS) --target fragtuned kernel_check
+	tests/kernels/run --build-dir build/release
 
 test-release: deps
 	cmake --preset release

@@ -3,6 +3,7 @@
 // record_applied()/record_failed(), so that what the controller believes was written is what was written.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -51,10 +52,17 @@ struct ControllerState {
     uint64_t last_compaction_kick_usec = 0;
     uint64_t last_compact_memory_usec = 0;
     uint64_t managed_pages_total = 0;     // to tell kernel recalculation (memory hotplug) from admins
+    uint64_t user_zone_high_pages = 0;    // summed high watermarks (DMA..Normal) of the previous tick
+    // The last min_free_kbytes fragtune wrote: the kernel's user_min_free_kbytes, below which its
+    // own recalculation does not lower the value (none: never written by us).
+    std::optional<int64_t> user_min_free_kbytes;
     uint8_t atomic_failure_history = 0;   // bit i set: tick -i had atomic failures of order <= max order;
                                           // cleared when a min_free_kbytes change is applied
     uint64_t start_usec = 0;              // mono time of the first sample: calm is measured from here
     uint64_t last_compaction_futile_usec = 0;  // last tick compaction was found futile (0: never)
+    int last_fragmentation_score = -1;    // max node score of the previous tick (-1: none yet)
+    uint32_t kcompactd_futile_ticks = 0;  // consecutive ticks kcompactd scanned without the score
+                                          // falling
     int64_t wsf_relief_value = 0;         // watermark_scale_factor that last answered direct reclaim
     uint64_t wsf_last_stall_usec = 0;     // last tick with direct-reclaim stalls (0: never)
 
@@ -111,12 +119,51 @@ struct ZoneWatermarks {
     std::string zone;
     uint64_t min = 0, low = 0, high = 0;  // pages
 };
-// mm/page_alloc.c __setup_per_zone_wmarks() for the given knob values, from the zones' managed pages.
+// mm/page_alloc.c __setup_per_zone_wmarks() for the given knob values, from the zones' managed
+// pages, with this kernel's page size and its rule for ZONE_MOVABLE
+// (KernelProfile::movable_in_lowmem). The result is unboosted (_watermark[]); zoneinfo prints these
+// plus watermark_boost.
 std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
-                                               int64_t watermark_scale_factor, uint64_t page_size = 4096);
-// The largest min_free_kbytes the safety guard allows on this machine: the configured share of managed
-// lowmem (all zones but Movable/HighMem/Device).
-int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety, uint64_t page_size = 4096);
+                                               int64_t watermark_scale_factor,
+                                               const KernelProfile& profile);
+// The same for a 4 KiB-page kernel with the current (>= 6.5) Movable rule.
+std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
+                                               int64_t watermark_scale_factor);
+// The largest min_free_kbytes the safety guard allows on this machine: the configured share of
+// managed lowmem (all zones but Movable/HighMem/Device), in KiB of this kernel's pages.
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety,
+                         const KernelProfile& profile);
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety);  // 4 KiB pages
+
+// What the kernel itself sets min_free_kbytes to when it recalculates (memory online/offline,
+// mm/page_alloc.c init_per_zone_wmark_min):
+//  1. calculate_min_free_kbytes(): int_sqrt(lowmem_kbytes * 16) clamped to [128, 262144] (65536
+//     before 5.7), lowmem_kbytes being nr_free_buffer_pages() (managed - high watermark over the
+//     zones up to Normal) in KiB with the watermarks in force then (`high_pages_delta` shifts
+//     their sum); applied only when larger than what user space last wrote (`user_min_kib`),
+//     else the value stays what it was (`current_kib`).
+//  2. The watermarks are recomputed for that value, and khugepaged's
+//     set_recommended_min_free_kbytes() (THP enabled) raises it to 11 pageblocks per zone up to
+//     Normal, at most 5% of nr_free_buffer_pages() under the new watermarks. high_wmark_pages()
+//     includes watermark_boost, which may have grown by then (up to watermark_boost_factor, 150%
+//     of high by default): `thp_boosted` is the recommendation under the largest boost, the lower
+//     end of what the kernel can set (measured on 6.1 under qemu: 0.9-1.5% below `thp` after a
+//     DIMM was onlined).
+struct KernelMinFree {
+    int64_t sqrt_rule = 0;    // step 1's formula
+    int64_t no_thp = 0;       // after step 1 (sqrt_rule, or current_kib when held by user_min_kib)
+    int64_t thp = 0;          // khugepaged's recommendation, no boost
+    int64_t thp_boosted = 0;  // ... with the largest boost
+    int64_t with_thp() const { return std::max(no_thp, thp); }
+    // Is `v` what the kernel may have set (within 1%)?
+    bool matches(int64_t v) const;
+};
+KernelMinFree kernel_min_free_kbytes(const ZoneInfo& zones, const KernelProfile& profile,
+                                     int64_t watermark_scale_factor,
+                                     std::optional<int64_t> user_min_kib = std::nullopt,
+                                     int64_t current_kib = 0, int64_t high_pages_delta = 0);
+// Sum of the high watermarks of the zones up to Normal (what nr_free_buffer_pages subtracts).
+uint64_t user_zone_high_pages(const ZoneInfo& zones);
 
 // Effective bounds of a knob: configured (or table default) bounds intersected with the kernel's
 // range; for min_free_kbytes also capped by min_free_cap_kib and never below the baseline (nor

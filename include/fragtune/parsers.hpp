@@ -115,7 +115,10 @@ struct AllocFailure {
     std::optional<uint64_t> gfp_mask;  // the mode:0x... value
     std::string gfp_flags;             // "GFP_ATOMIC" etc. when printed, else ""
     bool atomic = false;
-    std::optional<uint64_t> size_bytes;  // vmalloc only
+    std::optional<uint64_t> size_bytes;  // vmalloc only: the request, when the line prints it
+    // vmalloc "failed to allocate pages" lines print what was allocated before the failure, not the
+    // request: that figure is here, and size_bytes is absent.
+    std::optional<uint64_t> allocated_bytes;
 };
 // nullopt when the message is not an allocation-failure report. `page_size_bytes` (the machine's
 // page size) turns a vmalloc size into its order.

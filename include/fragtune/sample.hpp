@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fragtune/kernel_fs.hpp"
+#include "fragtune/kernel_profile.hpp"
 #include "fragtune/parsers.hpp"
 #include "fragtune/result.hpp"
 #include "fragtune/signals.hpp"
@@ -26,7 +27,11 @@ struct Sample {
     std::string
         psi_error;  // why psi is absent ("" when it is present): missing, unreadable, unparsable
     std::array<std::optional<int64_t>, kKnobCount> knobs{};  // live values; absent: kernel lacks the knob
-    std::optional<KernelVersion> kernel;
+    std::optional<KernelVersion> kernel;  // = profile.version (kept for the version checks)
+    KernelProfile profile;                // resolved once by the Sampler, the same in every sample
+    // 6.18+: vm.vfs_cache_pressure_denom (the effective pressure is vfs_cache_pressure / denom, so
+    // 100 / 100 is the default); absent on older kernels, where the denominator is 100.
+    std::optional<int64_t> vfs_cache_pressure_denom;
     std::vector<AllocFailure> failures;  // kernel-log failures since the previous sample
     uint64_t kmsg_lost = 0;
     Signals signals;
@@ -55,6 +60,7 @@ struct SamplerOptions {
 // derives signals against the previous sample it keeps. Not thread-safe; one per loop.
 class Sampler {
 public:
+    // Resolves the kernel profile once, here (resolve_kernel_profile).
     Sampler(const KernelFs& fs, SamplerOptions options);
 
     // A full sample at `mono_usec`, with the kernel-log failures gathered since the last call.
@@ -64,10 +70,15 @@ public:
 
     const std::optional<Sample>& previous() const { return prev_; }
     void set_options(SamplerOptions options) { options_ = std::move(options); }
+    const KernelProfile& profile() const { return profile_; }
+    // The daemon narrows a knob's range here when the kernel refuses a write (narrow_range()); the
+    // next sample carries it.
+    KernelProfile& profile() { return profile_; }
 
 private:
     const KernelFs& fs_;
     SamplerOptions options_;
+    KernelProfile profile_;
     std::optional<Sample> prev_;
 };
 

@@ -29,15 +29,20 @@ int fragmentation_index_permille(const ContigInfo& info, int order);
 // 0..100: mm/vmstat.c extfrag_for_order(), the basis of the compaction fragmentation score.
 int extfrag_for_order_percent(const ContigInfo& info, int order);
 
-// The order proactive compaction works for: COMPACTION_HPAGE_ORDER, i.e. the huge page order (9 with
-// 4 KiB pages on x86-64), or the highest order the buddy allocator has if that is smaller.
-int compaction_order(int buddy_orders);
+// The order proactive compaction works for: COMPACTION_HPAGE_ORDER, i.e. HPAGE_PMD_ORDER (9 with 4 KiB
+// pages, 11 with 16 KiB, 13 with 64 KiB: KernelProfile::hpage_pmd_order), or the highest order the buddy
+// allocator has if that is smaller.
+int compaction_order(int buddy_orders, int hpage_pmd_order = 9);
 
 struct ZoneSignals {
     int node = 0;
     std::string zone;
     uint64_t managed_pages = 0, present_pages = 0;
+    // Watermarks as zoneinfo prints them: with watermark_boost added (min_wmark_pages() etc.).
     uint64_t free_pages = 0, min_pages = 0, low_pages = 0, high_pages = 0;
+    uint64_t boost_pages = 0;    // watermark_boost (0 before 5.0)
+    uint64_t reserve_pages = 0;  // the largest lowmem_reserve ("protection") entry: what allocations
+                                 // that could use a higher zone must leave in this one
     std::vector<uint64_t> free_blocks;        // per order, from buddyinfo
     std::vector<int> unusable_permille;       // per order
     std::vector<int> extfrag_permille;        // per order: fragmentation_index_permille (debugfs extfrag_index)
@@ -74,7 +79,9 @@ struct Signals {
     int max_fragmentation_score = 0;  // over nodes
 
     // Watermark position, over populated zones.
-    uint32_t zones_at_or_below_min = 0;  // free <= min
+    // free <= the unboosted min (min - boost): atomic order-0 allocations ignore the boost
+    // (mm/page_alloc.c zone_watermark_fast), so a boosted min is not a dip.
+    uint32_t zones_at_or_below_min = 0;
     uint32_t zones_below_low = 0;        // free < low
     uint32_t zones_below_high = 0;       // free < high
     int64_t min_headroom_pages = 0;      // smallest (free - low) among populated zones; may be negative

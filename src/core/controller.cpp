@@ -90,8 +90,9 @@ bool is_lowmem_zone(std::string_view zone) {
     return zone != "Movable" && zone != "HighMem" && zone != "Device";
 }
 // Zones whose min watermark is the small clamp(managed / 1024, 32, 128) instead of a share.
-bool is_highmem_like_zone(std::string_view zone) {
-    return zone == "Movable" || zone == "HighMem";
+// Zones a GFP_USER allocation may use (gfp_zone(GFP_USER) = ZONE_NORMAL and below).
+bool is_user_zone(std::string_view zone) {
+    return zone == "DMA" || zone == "DMA32" || zone == "Normal";
 }
 
 uint64_t page_kib(uint64_t page_size) {
@@ -284,10 +285,17 @@ std::optional<Proposal> policy_watermark(const Tick& t, int64_t cur) {
         std::string psi_text = psi ? fmt::format("{:.1f}%", *psi) : std::string("n/a");
         return Proposal{
             Action::raise, cur + p.raise_step, "direct-reclaim",
-            fmt::format("direct reclaim: {:.1f} allocstalls/s (>= {:.1f}), pgscan_direct {} in {}, "
-                        "PSI some {} (>= {:.1f}%); {} of {} zones below low",
-                        allocstall, p.allocstall_raise_per_sec, scan_direct, secs(s.interval_usec),
-                        psi_text, p.psi_some_raise_percent, s.zones_below_low, s.zones.size())};
+            fmt::format(
+                "direct reclaim: {:.1f} allocstalls/s (>= {:.1f}), pgscan_direct {}{} in {}, "
+                "PSI some {} (>= {:.1f}%); {} of {} zones below low",
+                allocstall, p.allocstall_raise_per_sec, scan_direct,
+                t.sample.profile.pgscan_direct_has_khugepaged
+                    ? " (with khugepaged and proactive reclaim on this kernel)"
+                : t.sample.profile.pgscan_direct_has_proactive
+                    ? " (with proactive reclaim on this kernel)"
+                    : "",
+                secs(s.interval_usec), psi_text, p.psi_some_raise_percent, s.zones_below_low,
+                s.zones.size())};
     }
     // Hysteresis: any direct reclaim, or PSI above the relax threshold, is not calm.
     if (allocstall > 0 || scan_direct > 0 || (psi && *psi >= p.psi_some_relax_percent)) {
@@ -359,8 +367,32 @@ std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want
     uint64_t success = delta(s, "compact_success");
     uint32_t high_fail = high_order_failures(s, t.config.min_free.max_failure_order);
 
-    if (fail > 0 && fail >= p.futile_min_fail &&
-        static_cast<double>(fail) > p.futile_fail_ratio * static_cast<double>(success)) {
+    // compact_stall/fail/success count direct compaction only; what proactiveness drives is
+    // kcompactd, whose work shows in compact_daemon_* (4.6+; the scanned counters 4.17+). Where the
+    // kernel prints them, kcompactd is futile when it scanned for futile_min_fail ticks in a row
+    // and the fragmentation score did not fall; the direct-compaction ratio judges only kernels
+    // without them.
+    if (auto scanned = counter(s, "compact_daemon_migrate_scanned")) {
+        const int prev_score = t.state.last_fragmentation_score;
+        const bool worked = scanned->delta > 0;
+        const bool improved = prev_score >= 0 && s.max_fragmentation_score < prev_score;
+        t.next.kcompactd_futile_ticks =
+            worked && !improved && prev_score >= 0 ? t.state.kcompactd_futile_ticks + 1 : 0;
+        if (cur > 0 && t.next.kcompactd_futile_ticks >= std::max<uint32_t>(p.futile_min_fail, 1)) {
+            mark_not_calm(t, k);
+            t.next.last_compaction_futile_usec = t.now;
+            const uint32_t ticks = t.next.kcompactd_futile_ticks;
+            t.next.kcompactd_futile_ticks = 0;
+            return Proposal{
+                Action::lower, cur - p.raise_step, "compaction-futile",
+                fmt::format("kcompactd scanned {} pages (compact_daemon_migrate_scanned) in {} and "
+                            "{} ticks in a row without the fragmentation score falling (now {}): "
+                            "compaction is futile, backing off",
+                            scanned->delta, secs(s.interval_usec), ticks,
+                            s.max_fragmentation_score)};
+        }
+    } else if (fail > 0 && fail >= p.futile_min_fail &&
+               static_cast<double>(fail) > p.futile_fail_ratio * static_cast<double>(success)) {
         mark_not_calm(t, k);
         t.next.last_compaction_futile_usec = t.now;
         return Proposal{
@@ -394,13 +426,17 @@ std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want
         want_kick = frag.high;
         kick_why = frag.text;
         // One step is often too little: kcompactd only starts when a node's fragmentation score
-        // exceeds (100 - proactiveness) + 10 and stops at 100 - proactiveness (mm/compaction.c
-        // fragmentation_score_wmark). Measured on our VM, a +20 step from 20 left the score above
+        // exceeds the high watermark of mm/compaction.c fragmentation_score_wmark ((100 -
+        // proactiveness) + 10 up to 6.15; + min(10, low / 2) since, KernelProfile) and stops at
+        // 100 - proactiveness. Measured on our VM, a +20 step from 20 left the score above
         // the new watermark and kcompactd idle for the whole burst. So go at least to the value at
         // which the kernel compacts the node that is fragmented now, with 10 points to spare.
         int64_t target = cur + p.raise_step;
         if (frag.high && s.max_fragmentation_score > 0) {
-            const int64_t needed = 110 - s.max_fragmentation_score + 10;
+            const int64_t needed =
+                std::min<int64_t>(
+                    proactiveness_for_score(t.sample.profile, s.max_fragmentation_score), 100) +
+                10;
             if (needed > target) {
                 target = needed;
                 reason += fmt::format("; {} so that kcompactd works on fragmentation score {}",
@@ -415,6 +451,17 @@ std::optional<Proposal> policy_compaction(const Tick& t, int64_t cur, bool& want
     }
     return decay_proposal(t, k, cur, p.decay_step,
                           fmt::format("{} < {}/1000", frag.text, p.unusable_relax_permille));
+}
+
+// 6.18's vm.vfs_cache_pressure_denom divides the pressure: the effective pressure is
+// vfs_cache_pressure / denom (100/100 the default). fragtune leaves the denominator to the
+// administrator and says what a value means under it.
+std::string denom_note(const Sample& sample, int64_t value) {
+    const auto denom = sample.vfs_cache_pressure_denom;
+    if (!denom || *denom == 100) return "";
+    return fmt::format(
+        "; effective pressure {}/{} = {:.2f}x the default (vfs_cache_pressure_denom {})", value,
+        *denom, static_cast<double>(value) / static_cast<double>(*denom), *denom);
 }
 
 std::optional<Proposal> policy_vfs_cache(const Tick& t, int64_t cur) {
@@ -434,9 +481,10 @@ std::optional<Proposal> policy_vfs_cache(const Tick& t, int64_t cur) {
         return Proposal{
             Action::raise, cur + p.raise_step, "slab-fragmentation",
             fmt::format("SReclaimable {} KiB = {:.1f}% of MemTotal (>= {:.1f}%) while fragmented: "
-                        "fragmentation score {} (>= {}), {}",
+                        "fragmentation score {} (>= {}), {}{}",
                         *s.sreclaimable_kib, share * 100, p.slab_raise_share * 100,
-                        s.max_fragmentation_score, p.fragmentation_score, frag.text)};
+                        s.max_fragmentation_score, p.fragmentation_score, frag.text,
+                        denom_note(t.sample, cur + p.raise_step))};
     }
     if (share < p.slab_relax_share) {
         // Slab is small again: straight back to the baseline (one change instead of many small
@@ -497,13 +545,21 @@ struct SafetyView {
 
 SafetyView safety_view(const Sample& sample, int64_t min_free_kbytes) {
     int64_t wsf = sample.knob(Knob::watermark_scale_factor).value_or(kDefaultWatermarkScaleFactor);
-    auto wm = predict_watermarks(sample.zoneinfo, min_free_kbytes, wsf);
+    auto wm = predict_watermarks(sample.zoneinfo, min_free_kbytes, wsf, sample.profile);
+    const uint64_t pk = page_kib(sample.profile.page_size_bytes);
     SafetyView v;
     for (size_t i = 0; i < sample.zoneinfo.zones.size(); ++i) {
         const auto& z = sample.zoneinfo.zones[i];
         if (!is_lowmem_zone(z.zone)) continue;
-        v.free_kib += z.free * page_kib(4096);
-        v.low_kib += wm[i].low * page_kib(4096);
+        // What the allocator keeps in this zone: the low watermark plus the lowmem_reserve that
+        // allocations able to use a higher zone must leave (the largest protection entry, as
+        // calculate_totalreserve_pages counts it), never more than the zone has.
+        uint64_t reserve = 0;
+        for (uint64_t r : z.protection) reserve = std::max(reserve, r);
+        const uint64_t kept =
+            std::min<uint64_t>(wm[i].low + reserve, std::max(z.managed, wm[i].low));
+        v.free_kib += z.free * pk;
+        v.low_kib += kept * pk;
     }
     return v;
 }
@@ -568,7 +624,7 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
         if (target > b.max) {
             target = std::max(cur, b.max);
             if (k == Knob::min_free_kbytes &&
-                b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety))
+                b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety, t.sample.profile))
                 notes += fmt::format("; capped at {} KiB ({:.1f}% of managed lowmem)", b.max,
                                      t.config.safety.max_min_free_lowmem_percent);
             else
@@ -614,7 +670,7 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
             return std::nullopt;
         }
         if (p.action == Action::raise && k == Knob::min_free_kbytes &&
-            b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety))
+            b.max == min_free_cap_kib(t.sample.zoneinfo, t.config.safety, t.sample.profile))
             return refuse(
                 t, k, cur, p.target, "safety-cap",
                 fmt::format("{}; refused: {} KiB is the cap ({:.1f}% of managed lowmem)", p.reason,
@@ -692,38 +748,63 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
     return d;
 }
 
-// The administrator wins: a live value that is not what we wrote pins the knob, except a larger
-// min_free_kbytes after the managed page count changed, which is the kernel's own recalculation.
+// The administrator wins: a live value that is not what we wrote pins the knob, except
+// min_free_kbytes set by the kernel's own recalculation, which is adopted as the new baseline.
 //
-// Assumption (mm/page_alloc.c calculate_min_free_kbytes, init_per_zone_wmark_min): on memory
-// hotplug the kernel recomputes min_free_kbytes and only applies it when it is larger than the
-// value last written by user space (user_min_free_kbytes), so a kernel recalculation after our
-// write shows up as "managed pages changed and the value went up". khugepaged's
-// set_recommended_min_free_kbytes (THP enabled at run time) raises it without a managed-pages
-// change; that case is treated as an administrator's write (pinned), the conservative side.
+// mm/page_alloc.c init_per_zone_wmark_min() runs on every memory online and offline (not on a
+// balloon, which changes managed pages through adjust_managed_page_count() without it). It sets
+// calculate_min_free_kbytes()'s value only when that is larger than the last value user space wrote
+// (user_min_free_kbytes, -1 until the first write), so before fragtune's first write the value can
+// go down as well as up; then khugepaged's set_recommended_min_free_kbytes() raises it to its THP
+// recommendation when that is larger. So a change is the kernel's when managed pages changed in the
+// same tick and the new value is one of those the kernel computes (kernel_min_free_kbytes(), with
+// the high watermarks before and after, within 1%); anything else, a balloon tick included, is an
+// administrator's write and pins the knob.
 std::optional<Decision> check_owner(const Tick& t, Knob k, int64_t live, uint64_t managed_now) {
     auto& ks = t.next.knob(k);
     std::optional<int64_t> expected = ks.last_written ? ks.last_written : ks.original;
     if (!expected || live == *expected) return std::nullopt;
     uint64_t managed_before = t.state.managed_pages_total;
-    if (k == Knob::min_free_kbytes && managed_before != 0 && managed_before != managed_now &&
-        live > *expected) {
-        Decision d{
-            k,
-            Action::raise,
-            *expected,
-            live,
-            "kernel-recalculated",
-            fmt::format(
-                "the kernel recalculated min_free_kbytes to {} KiB after managed memory changed "
-                "from {} to {} pages (memory hotplug); adopted as the new baseline (was {})",
-                live, managed_before, managed_now, ks.baseline),
-            false};
-        ks.baseline = live;
-        ks.last_written = live;
-        ks.last_rule = d.rule;
-        ks.last_reason = d.reason;
-        return d;
+    if (k == Knob::min_free_kbytes && managed_before != 0 && managed_before != managed_now) {
+        const auto& zones = t.sample.zoneinfo;
+        const int64_t high_delta = static_cast<int64_t>(t.state.user_zone_high_pages) -
+                                   static_cast<int64_t>(user_zone_high_pages(zones));
+        bool kernels = false;
+        std::string which;
+        const int64_t wsf =
+            t.sample.knob(Knob::watermark_scale_factor).value_or(kDefaultWatermarkScaleFactor);
+        for (int64_t delta : {high_delta, int64_t{0}}) {
+            const KernelMinFree c = kernel_min_free_kbytes(
+                zones, t.sample.profile, wsf, t.state.user_min_free_kbytes, *expected, delta);
+            if (c.matches(live)) {
+                kernels = true;
+                which = c.thp > c.no_thp
+                            ? fmt::format(
+                                  "khugepaged's recommendation is {}..{} KiB with and "
+                                  "without watermark boost",
+                                  std::max(c.no_thp, c.thp_boosted), c.thp)
+                            : fmt::format("calculate_min_free_kbytes gives {} KiB", c.no_thp);
+            }
+            if (kernels) break;
+        }
+        if (kernels) {
+            Decision d{
+                k,
+                live > *expected ? Action::raise : Action::lower,
+                *expected,
+                live,
+                "kernel-recalculated",
+                fmt::format("the kernel recalculated min_free_kbytes to {} KiB after managed "
+                            "memory changed from {} to {} pages (memory hotplug; {}); "
+                            "adopted as the new baseline (was {})",
+                            live, managed_before, managed_now, which, ks.baseline),
+                false};
+            ks.baseline = live;
+            ks.last_written = live;
+            ks.last_rule = d.rule;
+            ks.last_reason = d.reason;
+            return d;
+        }
     }
     ks.status = KnobStatus::pinned;
     ks.status_reason =
@@ -741,24 +822,31 @@ std::optional<Decision> check_owner(const Tick& t, Knob k, int64_t live, uint64_
 // ---------------------------------------------------------------------------
 
 std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
-                                               int64_t watermark_scale_factor, uint64_t page_size) {
-    const uint64_t pages_min =
-        static_cast<uint64_t>(std::max<int64_t>(min_free_kbytes, 0)) / page_kib(page_size);
+                                               int64_t watermark_scale_factor,
+                                               const KernelProfile& profile) {
+    const uint64_t pages_min = static_cast<uint64_t>(std::max<int64_t>(min_free_kbytes, 0)) /
+                               page_kib(profile.page_size_bytes);
     const uint64_t wsf = static_cast<uint64_t>(std::max<int64_t>(watermark_scale_factor, 0));
+    // Up to 6.4 ZONE_MOVABLE counts in lowmem_pages and gets a proportional min like any lowmem
+    // zone; since "mm/page_alloc: fix min_free_kbytes calculation regarding ZONE_MOVABLE" (v6.5) it
+    // is left out and capped like HighMem.
+    auto capped = [&](std::string_view zone) {
+        return zone == "HighMem" || (zone == "Movable" && !profile.movable_in_lowmem);
+    };
     uint64_t lowmem_pages = 0;
     for (const auto& z : zones.zones)
-        if (!is_highmem_like_zone(z.zone) && is_lowmem_zone(z.zone)) lowmem_pages += z.managed;
+        if (!capped(z.zone) && z.zone != "Device") lowmem_pages += z.managed;
 
     std::vector<ZoneWatermarks> out;
     out.reserve(zones.zones.size());
     for (const auto& z : zones.zones) {
-        // tmp = pages_min * managed / lowmem_pages, the zone's proportional share (also for
-        // highmem-like zones, where it only feeds the gap below).
+        // tmp = pages_min * managed / lowmem_pages, the zone's proportional share (also for capped
+        // zones, where it only feeds the gap below).
         uint64_t share = lowmem_pages == 0
                              ? 0
                              : static_cast<uint64_t>(u128{pages_min} * z.managed / lowmem_pages);
         uint64_t min = share;
-        if (is_highmem_like_zone(z.zone)) min = std::clamp<uint64_t>(z.managed / 1024, 32, 128);
+        if (capped(z.zone)) min = std::clamp<uint64_t>(z.managed / 1024, 32, 128);
         // mult_frac(managed, watermark_scale_factor, 10000)
         uint64_t scaled = (z.managed / 10000) * wsf + (z.managed % 10000) * wsf / 10000;
         uint64_t gap = std::max(share >> 2, scaled);
@@ -767,19 +855,103 @@ std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t mi
     return out;
 }
 
-int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety, uint64_t page_size) {
-    double kib = static_cast<double>(lowmem_managed_pages(zones) * page_kib(page_size));
+std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
+                                               int64_t watermark_scale_factor) {
+    return predict_watermarks(zones, min_free_kbytes, watermark_scale_factor, KernelProfile{});
+}
+
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety,
+                         const KernelProfile& profile) {
+    double kib =
+        static_cast<double>(lowmem_managed_pages(zones) * page_kib(profile.page_size_bytes));
     return static_cast<int64_t>(kib * safety.max_min_free_lowmem_percent / 100.0);
+}
+
+int64_t min_free_cap_kib(const ZoneInfo& zones, const SafetyConfig& safety) {
+    return min_free_cap_kib(zones, safety, KernelProfile{});
+}
+
+uint64_t user_zone_high_pages(const ZoneInfo& zones) {
+    uint64_t sum = 0;
+    for (const auto& z : zones.zones)
+        if (is_user_zone(z.zone)) sum += z.high;
+    return sum;
+}
+
+KernelMinFree kernel_min_free_kbytes(const ZoneInfo& zones, const KernelProfile& profile,
+                                     int64_t watermark_scale_factor,
+                                     std::optional<int64_t> user_min_kib, int64_t current_kib,
+                                     int64_t high_pages_delta) {
+    const uint64_t pk = page_kib(profile.page_size_bytes);
+    // nr_free_buffer_pages(): managed - high over the zones GFP_USER may use (DMA, DMA32, Normal).
+    auto free_buffer = [&](const std::vector<uint64_t>& highs, int64_t delta) {
+        int64_t sum = 0, managed = 0;
+        for (size_t i = 0; i < zones.zones.size(); ++i) {
+            const auto& z = zones.zones[i];
+            if (!is_user_zone(z.zone) || z.managed == 0) continue;
+            managed += static_cast<int64_t>(z.managed);
+            if (z.managed > highs[i]) sum += static_cast<int64_t>(z.managed - highs[i]);
+        }
+        return std::clamp<int64_t>(sum - delta, 0, std::max<int64_t>(managed, 0));
+    };
+    std::vector<uint64_t> highs;
+    int nr_zones = 0;
+    for (const auto& z : zones.zones) {
+        highs.push_back(z.high);
+        if (is_user_zone(z.zone) && z.managed) ++nr_zones;
+    }
+    const auto isqrt = [](uint64_t v) {
+        uint64_t x = static_cast<uint64_t>(std::sqrt(static_cast<double>(v)));
+        while (x * x > v) --x;
+        while ((x + 1) * (x + 1) <= v) ++x;
+        return x;
+    };
+    KernelMinFree r;
+    const uint64_t lowmem_kib = static_cast<uint64_t>(free_buffer(highs, high_pages_delta)) * pk;
+    const int64_t upper =
+        profile.version && *profile.version < KernelVersion{5, 7} ? 65536 : 262144;
+    r.sqrt_rule = std::clamp<int64_t>(static_cast<int64_t>(isqrt(lowmem_kib * 16)), 128, upper);
+    // "min_free_kbytes is not updated to %d because user defined value %d is preferred": the value
+    // stays what it was.
+    r.no_thp = user_min_kib && *user_min_kib >= r.sqrt_rule
+                   ? (current_kib > 0 ? current_kib : *user_min_kib)
+                   : r.sqrt_rule;
+    // The watermarks setup_per_zone_wmarks() gives that value, then khugepaged's recommendation:
+    // 2 pageblocks per zone plus MIGRATE_PCPTYPES^2 (9) more, at most 5% of the buffer pages.
+    const auto wm = predict_watermarks(zones, r.no_thp, watermark_scale_factor, profile);
+    std::vector<uint64_t> new_highs;
+    for (const auto& w : wm) new_highs.push_back(w.high);
+    const uint64_t pageblock = uint64_t{1} << profile.hpage_pmd_order;
+    const uint64_t want = pageblock * static_cast<uint64_t>(nr_zones) * (2 + 9);
+    r.thp = static_cast<int64_t>(
+        std::min(want, static_cast<uint64_t>(free_buffer(new_highs, 0)) / 20) * pk);
+    // watermark_boost_factor's default 15000: a boost of up to 1.5 x high on top of high.
+    for (auto& h : new_highs) h += h * 3 / 2;
+    r.thp_boosted = static_cast<int64_t>(
+        std::min(want, static_cast<uint64_t>(free_buffer(new_highs, 0)) / 20) * pk);
+    return r;
+}
+
+bool KernelMinFree::matches(int64_t v) const {
+    auto near = [&](int64_t x) { return std::llabs(v - x) <= std::max<int64_t>(2, x / 100); };
+    if (near(no_thp) || near(with_thp())) return true;
+    // khugepaged's value with some boost in force: between the boosted and unboosted figures.
+    const int64_t lo = std::max(no_thp, thp_boosted), hi = with_thp();
+    return thp > no_thp && v >= lo - lo / 100 && v <= hi;
 }
 
 Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const Sample& sample) {
     const auto& t = spec(k);
     const auto& kc = config.knob(k);
-    Range kr = kernel_range(k, sample.kernel);
-    // "5%"-style bounds (min_free_kbytes only) are resolved against managed lowmem now, since lowmem
-    // changes with memory hotplug.
-    const uint64_t lowmem_kib = lowmem_managed_pages(sample.zoneinfo) * 4;
-    auto pick = [&](const std::optional<int64_t>& abs, const std::optional<double>& pct, int64_t dflt) {
+    // The running kernel's range as learnt (KernelProfile::ranges: the version table, widened where
+    // patched kernels accept more, narrowed by every refused write).
+    Range kr = sample.profile.range(k);
+    // "5%"-style bounds (min_free_kbytes only) are resolved against managed lowmem now, since
+    // lowmem changes with memory hotplug.
+    const uint64_t lowmem_kib =
+        lowmem_managed_pages(sample.zoneinfo) * page_kib(sample.profile.page_size_bytes);
+    auto pick = [&](const std::optional<int64_t>& abs, const std::optional<double>& pct,
+                    int64_t dflt) {
         if (abs) return *abs;
         if (pct) return resolve_lowmem_percent_kib(*pct, lowmem_kib);
         return dflt;
@@ -790,7 +962,7 @@ Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const 
         // Never below the baseline, and never above the safety cap: a baseline above the cap (an
         // absurd original in a state file, a baseline configured for a larger machine) is held at
         // the cap, so that it cannot become a target.
-        const int64_t cap = min_free_cap_kib(sample.zoneinfo, config.safety);
+        const int64_t cap = min_free_cap_kib(sample.zoneinfo, config.safety, sample.profile);
         r.min = std::max(r.min, std::min(ks.baseline, cap));
         r.max = std::min(r.max, cap);
     }
@@ -805,14 +977,16 @@ ControllerState initial_state(const Sample& first, const Config& config) {
     ControllerState s;
     s.start_usec = first.mono_usec;
     s.managed_pages_total = managed_pages_total(first.zoneinfo);
+    s.user_zone_high_pages = user_zone_high_pages(first.zoneinfo);
     for (const auto& t : kTunables) {
         auto& ks = s.knob(t.knob);
         const auto& kc = config.knob(t.knob);
         ks.original = first.knob(t.knob);
         ks.baseline = kc.baseline.value_or(ks.original.value_or(0));
         if (kc.baseline_lowmem_percent)
-            ks.baseline = resolve_lowmem_percent_kib(*kc.baseline_lowmem_percent,
-                                                     lowmem_managed_pages(first.zoneinfo) * 4);
+            ks.baseline = resolve_lowmem_percent_kib(
+                *kc.baseline_lowmem_percent,
+                lowmem_managed_pages(first.zoneinfo) * page_kib(first.profile.page_size_bytes));
         if (!kc.enabled) {
             ks.status = KnobStatus::disabled;
             ks.status_reason = "disabled in the configuration";
@@ -912,6 +1086,8 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
             step.decisions.push_back(std::move(*d));
     }
     step.next.managed_pages_total = managed_now;
+    step.next.user_zone_high_pages = user_zone_high_pages(sample.zoneinfo);
+    step.next.last_fragmentation_score = s.max_fragmentation_score;
     return step;
 }
 
@@ -921,6 +1097,7 @@ void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono
     std::optional<int64_t> before = ks.last_written ? ks.last_written : ks.original;
     bool changed = !before || *before != value;
     ks.last_written = value;
+    if (k == Knob::min_free_kbytes) state.user_min_free_kbytes = value;
     if (ks.status == KnobStatus::failed) {
         ks.status = KnobStatus::tuning;
         ks.status_reason.clear();

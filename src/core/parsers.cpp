@@ -903,7 +903,7 @@ std::optional<AllocFailure> parse_vmalloc_failure(std::string_view m, uint64_t p
     //   "vmalloc: allocation failure, allocated %ld of %ld bytes"   (2.6 .. 5.x)
     //   "vmalloc: allocation failure: %lu bytes"                     (4.x .. 5.x)
     //   "vmalloc error: size %lu, <reason>"                          (5.14+; several reasons)
-    std::optional<uint64_t> size;
+    std::optional<uint64_t> size, allocated;
     size_t pos = std::string_view::npos;
     std::string_view rest;
     if (const size_t a = m.find("vmalloc: allocation failure"); a != std::string_view::npos) {
@@ -921,6 +921,13 @@ std::optional<AllocFailure> parse_vmalloc_failure(std::string_view m, uint64_t p
         rest = m.substr(b + std::string_view("vmalloc error: size ").size());
         size = take_u64(rest);
         if (!size) return std::nullopt;
+        // "vmalloc error: size %lu, [page order %u, ]failed to allocate pages" prints
+        // area->nr_pages * PAGE_SIZE: what was allocated before the failure, not the request
+        // (mm/vmalloc.c __vmalloc_area_node). The request is unknown then.
+        if (rest.find("failed to allocate pages") != std::string_view::npos) {
+            allocated = size;
+            size.reset();
+        }
     } else {
         return std::nullopt;
     }
@@ -930,10 +937,12 @@ std::optional<AllocFailure> parse_vmalloc_failure(std::string_view m, uint64_t p
     f.kind = FailureKind::vmalloc;
     f.task = std::move(*task);
     f.size_bytes = size;
+    f.allocated_bytes = allocated;
     // The order of the size: pages rounded up, then the power of two rounded up (4096 B -> 0,
-    // 8192 B -> 1, 20480 B -> 3 with 4 KiB pages).
+    // 8192 B -> 1, 20480 B -> 3 with 4 KiB pages). Unknown request: 0.
     const uint64_t page = page_size_bytes == 0 ? 4096 : page_size_bytes;
-    const uint64_t pages = *size / page + (*size % page != 0 ? 1 : 0);
+    const uint64_t bytes = size.value_or(0);
+    const uint64_t pages = bytes / page + (bytes % page != 0 ? 1 : 0);
     f.order = pages <= 1 ? 0 : static_cast<int>(std::bit_width(pages - 1));
     bool have_names = false;
     if (!read_mode(rest, f, have_names)) return std::nullopt;

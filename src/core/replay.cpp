@@ -37,6 +37,10 @@ std::string format_alloc_failure_line(const AllocFailure& f) {
     const uint64_t mask = f.gfp_mask.value_or(f.atomic ? 0xa20 : 0xcc0);
     const std::string task = f.task.empty() ? "unknown" : f.task;
     if (f.kind == FailureKind::vmalloc) {
+        if (!f.size_bytes && f.allocated_bytes)
+            return fmt::format("{}: vmalloc error: size {}, failed to allocate pages, mode:{:#x}({}), "
+                               "nodemask=(null)",
+                               task, *f.allocated_bytes, mask, flags);
         return fmt::format("{}: vmalloc error: size {}, vm_struct allocation failed, mode:{:#x}({}), "
                            "nodemask=(null)",
                            task, f.size_bytes.value_or(4096ull << f.order), mask, flags);

@@ -22,7 +22,7 @@ constexpr std::string_view kBuddyinfo = "/proc/buddyinfo";
 constexpr std::string_view kZoneinfo = "/proc/zoneinfo";
 constexpr std::string_view kVmstat = "/proc/vmstat";
 constexpr std::string_view kMeminfo = "/proc/meminfo";
-constexpr std::string_view kOsrelease = "/proc/sys/kernel/osrelease";
+constexpr std::string_view kVfsDenom = "/proc/sys/vm/vfs_cache_pressure_denom";
 
 // Reads and parses one mandatory file; both failure kinds name the file (KernelFs and the parsers
 // put the path in their messages).
@@ -41,7 +41,7 @@ std::string psi_path_for(std::string_view psi_source) {
 }
 
 Sampler::Sampler(const KernelFs& fs, SamplerOptions options)
-    : fs_(fs), options_(std::move(options)) {}
+    : fs_(fs), options_(std::move(options)), profile_(resolve_kernel_profile(fs)) {}
 
 Result<Sample> Sampler::take(uint64_t mono_usec, std::vector<AllocFailure> failures,
                              uint64_t kmsg_lost) {
@@ -88,7 +88,12 @@ Result<Sample> Sampler::take(uint64_t mono_usec, std::vector<AllocFailure> failu
         s.psi_error = fmt::format("PSI unreadable: {}", text.error().describe());
     }
 
-    if (auto text = fs_.read(kOsrelease)) s.kernel = parse_kernel_version(*text);
+    s.profile = profile_;
+    s.kernel = profile_.version;
+    if (auto text = fs_.read(kVfsDenom)) {
+        if (auto v = parse_sysctl_int(*text, kVfsDenom); v && *v > 0)
+            s.vfs_cache_pressure_denom = *v;
+    }
 
     // A knob this kernel lacks (compaction_proactiveness before 5.9) is absent, as is one whose
     // file cannot be read or parsed: the controller leaves an absent knob alone.
@@ -111,17 +116,9 @@ Result<Sample> Sampler::take(uint64_t mono_usec, std::vector<AllocFailure> failu
 
 namespace {
 
-// Page size of the machine formatting the sample. Samples carry pages; MiB figures are for people.
-uint64_t page_kib() {
-    static const uint64_t kib = [] {
-        long sz = ::sysconf(_SC_PAGESIZE);
-        return sz > 0 ? static_cast<uint64_t>(sz) / 1024 : 4;
-    }();
-    return kib;
-}
-
-double pages_mib(int64_t pages) {
-    return static_cast<double>(pages) * static_cast<double>(page_kib()) / 1024.0;
+// Samples carry pages; MiB figures are for people, in the sampled kernel's page size.
+double pages_mib(int64_t pages, uint64_t page_size_bytes) {
+    return static_cast<double>(pages) * static_cast<double>(page_size_bytes) / (1024.0 * 1024.0);
 }
 
 std::string kib_human(uint64_t kib) {
@@ -157,6 +154,7 @@ constexpr std::string_view kKeyCounters[] = {"allocstall",
 
 std::string format_sample_text(const Sample& s) {
     const Signals& g = s.signals;
+    const uint64_t ps = s.profile.page_size_bytes;
     std::string out;
     auto it = std::back_inserter(out);
 
@@ -165,6 +163,7 @@ std::string format_sample_text(const Sample& s) {
         fmt::format_to(it, ", interval {:.3f} s", static_cast<double>(g.interval_usec) / 1e6);
     if (s.kernel) fmt::format_to(it, ", kernel {}.{}", s.kernel->major, s.kernel->minor);
     out += '\n';
+    fmt::format_to(it, "kernel profile: {}\n", s.profile.describe());
 
     fmt::format_to(
         it, "memory: total {}, free {}, available {}, slab reclaimable {}, unreclaimable {}",
@@ -188,10 +187,10 @@ std::string format_sample_text(const Sample& s) {
         fmt::format_to(it,
                        "  node {} {:<8} free {:>9.1f} MiB  headroom min {:+.1f} low {:+.1f} high "
                        "{:+.1f} MiB\n",
-                       z.node, z.zone, pages_mib(free),
-                       pages_mib(free - static_cast<int64_t>(z.min_pages)),
-                       pages_mib(free - static_cast<int64_t>(z.low_pages)),
-                       pages_mib(free - static_cast<int64_t>(z.high_pages)));
+                       z.node, z.zone, pages_mib(free, ps),
+                       pages_mib(free - static_cast<int64_t>(z.min_pages), ps),
+                       pages_mib(free - static_cast<int64_t>(z.low_pages), ps),
+                       pages_mib(free - static_cast<int64_t>(z.high_pages), ps));
         if (!z.free_blocks.empty())
             fmt::format_to(it, "    blocks  {}\n", fmt::join(z.free_blocks, " "));
         if (!orders.empty() && !z.unusable_permille.empty()) {
@@ -218,7 +217,7 @@ std::string format_sample_text(const Sample& s) {
         "watermarks: {} zone(s) at/below min, {} below low, {} below high; least headroom "
         "above low {:+.1f} MiB\n",
         g.zones_at_or_below_min, g.zones_below_low, g.zones_below_high,
-        pages_mib(g.min_headroom_pages));
+        pages_mib(g.min_headroom_pages, ps));
 
     if (!g.psi_some_avg10) {
         out += s.psi_error.empty() ? "psi: not available\n"
@@ -296,7 +295,17 @@ std::string format_sample_json(const Sample& s) {
     j["interval_usec"] = g.interval_usec;
     j["kernel"] =
         s.kernel ? json(fmt::format("{}.{}", s.kernel->major, s.kernel->minor)) : json(nullptr);
-    j["page_size_kib"] = page_kib();
+    j["page_size_kib"] = s.profile.page_size_bytes / 1024;
+    j["profile"] = {
+        {"release", s.profile.release},
+        {"page_size_source", s.profile.page_size_source},
+        {"hpage_pmd_order", s.profile.hpage_pmd_order},
+        {"movable_in_lowmem", s.profile.movable_in_lowmem},
+        {"score_wmark_leeway", s.profile.score_wmark_leeway},
+        {"pgscan_direct_has_khugepaged", s.profile.pgscan_direct_has_khugepaged},
+        {"pgscan_direct_has_proactive", s.profile.pgscan_direct_has_proactive},
+        {"vfs_cache_pressure_denom", opt(s.vfs_cache_pressure_denom)},
+        {"watermark_scale_factor_max", s.profile.range(Knob::watermark_scale_factor).max}};
 
     j["memory"] = {{"total_kib", g.mem_total_kib},
                    {"free_kib", g.mem_free_kib},
@@ -320,6 +329,8 @@ std::string format_sample_json(const Sample& s) {
                          {"headroom_min_pages", free - static_cast<int64_t>(z.min_pages)},
                          {"headroom_low_pages", free - static_cast<int64_t>(z.low_pages)},
                          {"headroom_high_pages", free - static_cast<int64_t>(z.high_pages)},
+                         {"boost_pages", z.boost_pages},
+                         {"reserve_pages", z.reserve_pages},
                          {"free_blocks", z.free_blocks},
                          {"unusable_permille", z.unusable_permille},
                          {"extfrag_permille", z.extfrag_permille}});

@@ -138,13 +138,12 @@ int extfrag_for_order_percent(const ContigInfo& info, int order) {
     return static_cast<int>(static_cast<u128>(info.free_pages - usable) * 100 / info.free_pages);
 }
 
-int compaction_order(int buddy_orders) {
-    // COMPACTION_HPAGE_ORDER is HPAGE_PMD_ORDER (9 with 4 KiB pages and 2 MiB PMDs). Kernels built
-    // with a smaller MAX_ORDER (some embedded configs) cannot have that order; the largest they
-    // have stands in.
-    constexpr int kHpagePmdOrder = 9;
-    if (buddy_orders <= 0) return kHpagePmdOrder;
-    return std::min(kHpagePmdOrder, buddy_orders - 1);
+int compaction_order(int buddy_orders, int hpage_pmd_order) {
+    // COMPACTION_HPAGE_ORDER is HPAGE_PMD_ORDER (9 with 4 KiB pages and 2 MiB PMDs, 13 with 64 KiB
+    // pages and 512 MiB PMDs). Kernels built with a smaller MAX_ORDER (some embedded configs)
+    // cannot have that order; the largest they have stands in.
+    if (buddy_orders <= 0) return hpage_pmd_order;
+    return std::min(hpage_pmd_order, buddy_orders - 1);
 }
 
 std::optional<CounterDelta> Signals::counter(std::string_view name) const {
@@ -156,7 +155,7 @@ std::optional<CounterDelta> Signals::counter(std::string_view name) const {
 void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& options) {
     Signals s;
     const int orders = cur.buddy.orders;
-    s.compaction_order = compaction_order(orders);
+    s.compaction_order = compaction_order(orders, cur.profile.hpage_pmd_order);
 
     // ---- per zone: free lists, indices, watermarks ----------------------------------------------
     bool any_zone = false;
@@ -171,6 +170,8 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         z.min_pages = zi.min;
         z.low_pages = zi.low;
         z.high_pages = zi.high;
+        z.boost_pages = zi.boost.value_or(0);
+        for (uint64_t r : zi.protection) z.reserve_pages = std::max(z.reserve_pages, r);
         if (const BuddyZone* bz = find_buddy(cur.buddy, zi.node, zi.zone)) {
             z.free_blocks = bz->free_blocks;
             z.unusable_permille.reserve(z.free_blocks.size());
@@ -182,9 +183,14 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
             }
         }
 
-        // zoneinfo prints the watermarks with the boost already added (min_wmark_pages() etc.),
-        // which is what the allocator compares against.
-        if (z.free_pages <= z.min_pages) ++s.zones_at_or_below_min;
+        // zoneinfo prints the watermarks with the boost already added (min_wmark_pages() etc.,
+        // mm/vmstat.c zoneinfo_show_print), which is what kswapd and ordinary allocations compare
+        // against. Atomic order-0 allocations test the unboosted min (zone_watermark_fast ignores
+        // the boost for them), so a dip is judged against min - boost: a boost after a
+        // fragmenting fallback must not look like a reserve running out.
+        const uint64_t unboosted_min =
+            z.min_pages > z.boost_pages ? z.min_pages - z.boost_pages : 0;
+        if (z.free_pages <= unboosted_min) ++s.zones_at_or_below_min;
         if (z.free_pages < z.low_pages) ++s.zones_below_low;
         if (z.free_pages < z.high_pages) ++s.zones_below_high;
         const int64_t headroom =

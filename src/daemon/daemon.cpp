@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cmath>
 
@@ -223,6 +225,15 @@ bool Daemon::apply(const Decision& d, uint64_t mono_usec) {
     const Range bounds = effective_bounds(d.knob, impl_->state.knob(d.knob), cfg, *impl_->last);
     auto r = apply_knob(fs_, d.knob, d.new_value, bounds);
     if (!r) {
+        // EINVAL for a value inside the range we believed in: the kernel's range is narrower (a
+        // kernel without a backport). Learn it and decide again next tick instead of backing off.
+        if (r.error().sys_errno == EINVAL &&
+            narrow_range(impl_->sampler.profile(), d.knob, d.new_value, d.old_value)) {
+            const Range nr = impl_->sampler.profile().range(d.knob);
+            spdlog::warn("{}: the kernel refused {}; its range is {}..{} from now on",
+                         spec(d.knob).sysctl, d.new_value, nr.min, nr.max);
+            return false;
+        }
         // Logged once here; the controller backs the knob off so it is not retried every tick.
         spdlog::error("{}", r.error().describe());
         record_failed(impl_->state, d.knob, r.error().describe(), mono_usec);
@@ -352,7 +363,8 @@ void Daemon::persist_now() {
     PersistInput in;
     in.generated_at = format_iso8601_utc(realtime_usec());
     in.knobs = real_state().knobs;  // never a value only observed
-    if (impl_->last) in.min_free_cap_kib = min_free_cap_kib(impl_->last->zoneinfo, cfg.safety);
+    if (impl_->last)
+        in.min_free_cap_kib = min_free_cap_kib(impl_->last->zoneinfo, cfg.safety, impl_->last->profile);
     std::string text = render_sysctl_conf(in);
     // The header carries a timestamp: compare without it so unchanged values are not rewritten.
     auto body = [](const std::string& t) { return t.substr(std::min(t.size(), t.find("\nvm."))); };
@@ -398,7 +410,7 @@ Result<void> Daemon::restore_originals(std::string_view why) {
                    fmt::format("{}: back to the original value found at first start", why)};
         // Restoring is bounded by the kernel's range only: the original is by definition acceptable.
         auto r = apply_knob(fs_, t.knob, *ks.original,
-                            kernel_range(t.knob, impl_->last ? impl_->last->kernel : std::nullopt));
+                            impl_->sampler.profile().range(t.knob));
         if (r) {
             record_applied(impl_->state, t.knob, *r, now);
         } else {

@@ -51,7 +51,8 @@ ZoneInfo live_zones(uint64_t dma32_free = 772915, uint64_t normal_free = 47913) 
 Sample calm_sample(uint64_t t_usec) {
     Sample s;
     s.mono_usec = t_usec;
-    s.kernel = KernelVersion{6, 18};
+    s.profile = make_kernel_profile("6.18.0", 4096);
+    s.kernel = s.profile.version;
     s.zoneinfo = live_zones();
     s.knobs = {67584, 10, 20, 100, 60};
     auto& g = s.signals;
@@ -482,15 +483,19 @@ TEST(Controller, BoundsIntersectTheKernelRange) {
     Config c;
     KnobState ks;
     ks.baseline = 60;
-    s.kernel = KernelVersion{5, 4};
+    s.profile = make_kernel_profile("5.4.0", 4096);
     EXPECT_EQ(effective_bounds(Knob::swappiness, ks, c, s).max, 100);
-    s.kernel = KernelVersion{6, 1};
+    s.profile = make_kernel_profile("6.1.0-28-amd64", 4096);
     EXPECT_EQ(effective_bounds(Knob::swappiness, ks, c, s).max, 200);
+    // watermark_scale_factor: 3000 is accepted by patched 5.10/5.15 kernels too, so the range
+    // starts wide and a refusal narrows it (to the table's 1000 when nothing larger was accepted).
     c.knob(Knob::watermark_scale_factor).max = 2000;
-    s.kernel = KernelVersion{5, 15};
+    s.profile = make_kernel_profile("5.15.0", 4096);
+    EXPECT_EQ(effective_bounds(Knob::watermark_scale_factor, ks, c, s).max, 2000);
+    EXPECT_TRUE(narrow_range(s.profile, Knob::watermark_scale_factor, 2000, 10));
     EXPECT_EQ(effective_bounds(Knob::watermark_scale_factor, ks, c, s).max, 1000);
-    s.kernel.reset();
-    EXPECT_EQ(effective_bounds(Knob::watermark_scale_factor, ks, c, s).max, 1000);
+    s.profile = KernelProfile{};
+    EXPECT_EQ(effective_bounds(Knob::watermark_scale_factor, ks, c, s).max, 2000);
     // min_free_kbytes never below its baseline, even when configured lower.
     c.knob(Knob::min_free_kbytes).min = 1024;
     ks.baseline = 67584;
@@ -512,7 +517,8 @@ TEST(Controller, PercentBoundsResolveAgainstManagedLowmem) {
     // An absolute value wins over nothing; the loader never sets both.
     kc.max_lowmem_percent.reset();
     kc.max = 100000;
-    EXPECT_EQ(effective_bounds(Knob::min_free_kbytes, st.knob(Knob::min_free_kbytes), c, s).max, 100000);
+    EXPECT_EQ(effective_bounds(Knob::min_free_kbytes, st.knob(Knob::min_free_kbytes), c, s).max,
+              100000);
 }
 
 TEST(Controller, AtTheConfiguredMaximumARaiseIsRefused) {
@@ -710,7 +716,8 @@ TEST(Controller, FragmentationRaisesFarEnoughForKcompactdToWork) {
     ASSERT_TRUE(d);
     EXPECT_EQ(d->action, Action::raise);
     EXPECT_EQ(d->new_value, 60);
-    EXPECT_NE(d->reason.find("so that kcompactd works on fragmentation score 60"), std::string::npos)
+    EXPECT_NE(d->reason.find("so that kcompactd works on fragmentation score 60"),
+              std::string::npos)
         << d->reason;
     // Never beyond the bounds, whatever the score says.
     s.signals.max_fragmentation_score = 5;
@@ -789,6 +796,7 @@ TEST(Controller, KickAtMaximumOncePerIntervalOnKernelsThatWakeOnWrite) {
 
     // 5.10 has the knob but a rewrite does not wake kcompactd: refuse at the bound instead.
     s.kernel = KernelVersion{5, 10};
+    s.profile = make_kernel_profile("5.10.0", 4096);
     auto d510 = find(decide(s, st, c), Knob::compaction_proactiveness);
     ASSERT_TRUE(d510);
     EXPECT_EQ(d510->action, Action::refuse);
@@ -833,6 +841,7 @@ TEST(Controller, CompactMemoryFallbackOnlyWhenEnabledAndRateLimited) {
     Sample s = calm_sample(100 * kSec);
     s.knobs[index(Knob::compaction_proactiveness)].reset();
     s.kernel = KernelVersion{5, 4};
+    s.profile = make_kernel_profile("5.4.0", 4096);
     s.signals.targets[1].unusable_permille = 1000;
     s.signals.targets[1].free_blocks = 0;
     Config c;
@@ -954,47 +963,157 @@ TEST(Controller, AdminOverridePinsAndIsNeverTouchedAgain) {
     EXPECT_EQ(p->reason, "changed to 200 by someone else (it was 100 at start)");
 }
 
+// A small machine whose THP recommendation is capped at 5% of its buffer pages, so that memory
+// hotplug moves the kernel's min_free_kbytes up and down.
+Sample small_sample(uint64_t t_usec, int64_t mfk) {
+    Sample s = calm_sample(t_usec);
+    s.zoneinfo.zones.clear();
+    s.zoneinfo.zones.push_back(zone("DMA", 3000, 20, 50, 85, 3840));
+    s.zoneinfo.zones.push_back(zone("DMA32", 150000, 1000, 2000, 3000, 200000));
+    s.knobs[index(Knob::min_free_kbytes)] = mfk;
+    return s;
+}
+
 TEST(Controller, KernelRecalculationAfterHotplugIsAdoptedAsBaseline) {
-    Sample s = calm_sample(10 * kSec);
+    // The model: nr_free_buffer_pages = (3840 - 85) + (200000 - 3000) = 200755, so the sqrt rule is
+    // int_sqrt(803020 * 16) = 3584 KiB; with the watermarks of 3584 KiB (highs 24 and 1317) the
+    // buffer pages are 202499, and khugepaged's 11 pageblocks x 2 zones (11264 pages) are capped
+    // at 202499 / 20 = 10124 pages = 40496 KiB.
+    Sample s = small_sample(10 * kSec, 40496);
+    const auto k = kernel_min_free_kbytes(s.zoneinfo, s.profile, 10);
+    EXPECT_EQ(k.sqrt_rule, 3584);
+    EXPECT_EQ(k.no_thp, 3584);
+    EXPECT_EQ(k.thp, 40496);
+    // After a write of 50000 by user space (user_min_free_kbytes) the sqrt rule does not apply:
+    // the value stays as it was and khugepaged does not lower it: measured on 6.12, where
+    // removing a DIMM left 51816 although the recommendation had fallen to ~40000.
+    EXPECT_EQ(kernel_min_free_kbytes(s.zoneinfo, s.profile, 10, 50000, 60000).with_thp(), 60000);
+    // Held at 30000, khugepaged raises it to its recommendation under 30000's (higher) watermarks.
+    const auto held = kernel_min_free_kbytes(s.zoneinfo, s.profile, 10, 50000, 30000);
+    EXPECT_EQ(held.no_thp, 30000);
+    EXPECT_GT(held.with_thp(), 30000);
+    EXPECT_LT(held.with_thp(), 40496);
     Config c;
     auto st = initial_state(s, c);
-    st.knob(Knob::min_free_kbytes).last_written = 67584;
-    s.mono_usec += kTick;
-    s.zoneinfo.zones[2].managed += 262144;  // 1 GiB hot-added to Normal
-    s.knobs[index(Knob::min_free_kbytes)] = 90112;
-    auto step = decide(s, st, c);
+
+    // 400 MiB hot-added as a Normal zone: the kernel recalculates (THP cap grows).
+    Sample up = small_sample(12 * kSec, 0);
+    up.zoneinfo.zones.push_back(zone("Normal", 100000, 300, 900, 1500, 102400));
+    const int64_t high_delta = 3085 - 4585;  // the new zone had no watermarks when computed
+    const int64_t kernel_up =
+        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, 0, high_delta)
+            .with_thp();
+    EXPECT_GT(kernel_up, 40496);
+    up.knobs[index(Knob::min_free_kbytes)] = kernel_up;
+    auto step = decide(up, st, c);
     auto d = find(step, Knob::min_free_kbytes);
     ASSERT_TRUE(d);
     EXPECT_EQ(d->rule, "kernel-recalculated");
     EXPECT_FALSE(d->apply);
-    EXPECT_EQ(d->old_value, 67584);
-    EXPECT_EQ(d->new_value, 90112);
-    EXPECT_NE(d->reason.find("adopted as the new baseline (was 67584)"), std::string::npos)
+    EXPECT_EQ(d->old_value, 40496);
+    EXPECT_EQ(d->new_value, kernel_up);
+    EXPECT_NE(d->reason.find("adopted as the new baseline (was 40496)"), std::string::npos)
         << d->reason;
-    const auto& ks = step.next.knob(Knob::min_free_kbytes);
-    EXPECT_EQ(ks.status, KnobStatus::tuning);
-    EXPECT_EQ(ks.baseline, 90112);
-    EXPECT_EQ(ks.last_written, 90112);
-    // Next tick: no pin, nothing to do.
-    s.mono_usec += kTick;
-    EXPECT_TRUE(decide(s, step.next, c).decisions.empty());
+    EXPECT_EQ(step.next.knob(Knob::min_free_kbytes).status, KnobStatus::tuning);
+    EXPECT_EQ(step.next.knob(Knob::min_free_kbytes).baseline, kernel_up);
+    up.mono_usec += kTick;
+    EXPECT_FALSE(find(decide(up, step.next, c), Knob::min_free_kbytes));
 
-    // Same value change without a managed-pages change: an administrator.
-    Sample t = calm_sample(10 * kSec);
-    auto st2 = initial_state(t, c);
-    st2.knob(Knob::min_free_kbytes).last_written = 67584;
-    t.knobs[index(Knob::min_free_kbytes)] = 90112;
-    auto p = find(decide(t, st2, c), Knob::min_free_kbytes);
+    // Offline again: the kernel's value goes DOWN (fragtune never wrote, so user_min_free_kbytes
+    // does not hold it up). Adopted, not pinned: before the profile this pinned the knob.
+    Sample down = small_sample(16 * kSec, 40496);
+    auto d2 = find(decide(down, step.next, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d2);
+    EXPECT_EQ(d2->rule, "kernel-recalculated");
+    EXPECT_EQ(d2->action, Action::lower);
+
+    // A value change without a managed-pages change: an administrator.
+    Sample t = small_sample(12 * kSec, 90112);
+    auto p = find(decide(t, st, c), Knob::min_free_kbytes);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->action, Action::pin);
-    // Managed pages changed but the value went down: not the kernel (it never lowers below our
-    // write).
-    Sample u = calm_sample(12 * kSec);
-    u.zoneinfo.zones[2].managed -= 100000;
-    u.knobs[index(Knob::min_free_kbytes)] = 45000;
+
+    // A balloon (managed pages change, the kernel does not recalculate) and an administrator's
+    // larger write in that tick: pinned, not adopted (before the profile it was adopted).
+    Sample b = small_sample(12 * kSec, 90112);
+    b.zoneinfo.zones[1].managed -= 50000;
+    p = find(decide(b, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->action, Action::pin);
+
+    // After fragtune wrote 50000, the kernel cannot go below it: a lower value is someone else's.
+    auto st2 = initial_state(s, c);
+    record_applied(st2, Knob::min_free_kbytes, 50000, 11 * kSec);
+    EXPECT_EQ(st2.user_min_free_kbytes, 50000);
+    Sample u = small_sample(12 * kSec, 40496);
+    u.zoneinfo.zones[1].managed += 10;
     p = find(decide(u, st2, c), Knob::min_free_kbytes);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->action, Action::pin);
+}
+
+TEST(Controller, LowmemReserveCountsInTheSafetyHeadroom) {
+    // DMA32 protects 20000 pages from allocations that could use Normal. Free lowmem just covers
+    // the predicted low watermarks plus the margin without it, not with it: the raise is refused.
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    auto st = initial_state(s, c);
+    s.signals.atomic_failures_by_order = {{1, 3}};
+    const auto wm = predict_watermarks(s.zoneinfo, 101376, 10, s.profile);
+    uint64_t low = 0;
+    for (size_t i = 0; i < 3; ++i) low += wm[i].low;
+    const uint64_t free_pages = low + c.safety.margin_kib / 4 + 10000;
+    s.zoneinfo.zones[0].free = 0;
+    s.zoneinfo.zones[2].free = 0;
+    s.zoneinfo.zones[1].free = free_pages;
+    auto ok = find(decide(s, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->action, Action::raise) << ok->reason;
+    s.zoneinfo.zones[1].protection = {0, 0, 20000, 20000, 20000};
+    auto d = find(decide(s, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->action == Action::refuse || d->new_value < 101376) << format_decision(*d);
+}
+
+TEST(Controller, KcompactdFutilityJudgedByDaemonCounters) {
+    Config c;
+    Sample s = calm_sample(10 * kSec);
+    s.knobs[index(Knob::compaction_proactiveness)] = 60;
+    auto st = initial_state(s, c);
+    // Direct compaction failing massively says nothing about kcompactd on a kernel that prints
+    // compact_daemon_*: no futility verdict.
+    set_counter(s, "compact_daemon_migrate_scanned", 0);
+    set_counter(s, "compact_fail", 500);
+    set_counter(s, "compact_success", 1);
+    auto d = find(decide(s, st, c), Knob::compaction_proactiveness);
+    EXPECT_FALSE(d && d->rule == "compaction-futile");
+    // kcompactd scanning tick after tick while the score stays: futile after futile_min_fail ticks.
+    set_counter(s, "compact_fail", 0);
+    set_counter(s, "compact_daemon_migrate_scanned", 40000);
+    s.signals.max_fragmentation_score = 40;
+    auto cur = st;
+    std::optional<Decision> futile;
+    for (uint32_t i = 0; i < c.compaction.futile_min_fail + 2 && !futile; ++i) {
+        s.mono_usec += kTick;
+        auto step = decide(s, cur, c);
+        if (auto x = find(step, Knob::compaction_proactiveness);
+            x && x->rule == "compaction-futile")
+            futile = x;
+        cur = step.next;
+    }
+    ASSERT_TRUE(futile);
+    EXPECT_EQ(futile->action, Action::lower);
+    EXPECT_NE(futile->reason.find("compact_daemon_migrate_scanned"), std::string::npos);
+    // A falling score resets the count.
+    auto st3 = initial_state(s, c);
+    for (uint32_t i = 0; i < c.compaction.futile_min_fail + 2; ++i) {
+        s.mono_usec += kTick;
+        s.signals.max_fragmentation_score = 60 - static_cast<int>(i);
+        auto step = decide(s, st3, c);
+        auto x = find(step, Knob::compaction_proactiveness);
+        EXPECT_FALSE(x && x->rule == "compaction-futile");
+        st3 = step.next;
+    }
 }
 
 TEST(Controller, FailedWritesBackOffThenRetry) {

@@ -416,6 +416,8 @@ class Kernel {
         Sample s;
         s.mono_usec = now_;
         s.kernel = kernel;
+        s.profile = make_kernel_profile(
+            std::to_string(kernel.major) + "." + std::to_string(kernel.minor) + ".0", 4096);
         for (const auto& t : kTunables) s.knobs[index(t.knob)] = knob(t.knob);
         if (kernel < KernelVersion{5, 9}) s.knobs[index(Knob::compaction_proactiveness)].reset();
 

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "fragtune/parsers.hpp"
 #include "fixture_text.hpp"
+#include "fragtune/parsers.hpp"
 
 using namespace fragtune;
 
@@ -245,6 +245,27 @@ TEST(AllocFailure, VmallocOrderUsesThePageSize) {
     auto c = parse_alloc_failure("x: vmalloc: allocation failure: 18446744073709551615 bytes");
     ASSERT_TRUE(c.has_value());
     EXPECT_EQ(c->order, 52);  // 2^52 pages of 4 KiB
+}
+
+TEST(AllocFailure, VmallocFailedToAllocatePagesPrintsWhatWasAllocated) {
+    // mm/vmalloc.c __vmalloc_area_node: "size" there is area->nr_pages * PAGE_SIZE, the pages it
+    // got before failing, not the request (which is unknown): not a size, not an order.
+    auto f = parse_alloc_failure(
+        "qemu-kvm: vmalloc error: size 12288, failed to allocate pages, "
+        "mode:0xdc0(GFP_KERNEL|__GFP_ZERO), "
+        "nodemask=(null)");
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->kind, FailureKind::vmalloc);
+    EXPECT_FALSE(f->size_bytes.has_value());
+    EXPECT_EQ(f->allocated_bytes, 12288u);
+    EXPECT_EQ(f->order, 0);
+    EXPECT_FALSE(f->atomic);
+    auto g = parse_alloc_failure(
+        "x: vmalloc error: size 0, page order 9, failed to allocate pages, "
+        "mode:0xcc2(GFP_KERNEL|__GFP_HIGHMEM)");
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->allocated_bytes, 0u);
+    EXPECT_FALSE(g->size_bytes.has_value());
 }
 
 TEST(AllocFailure, TruncatedNamesFallBackToTheBits) {

@@ -471,3 +471,28 @@ TEST(SignalsLiveFixture, IndicesScoreAndWatermarksOfA618Vm) {
     EXPECT_EQ(g.min_headroom_pages, 3769);
     EXPECT_EQ(g.min_pages, 57u + 11483u + 5355u);
 }
+
+TEST(Signals, BoostedMinIsNotAMinWatermarkDip) {
+    // boost-6.18: the live VM with a watermark boost of 45000 pages on Normal (after a fragmenting
+    // fallback); zoneinfo prints min = 5355 + 45000, free is 47913. Atomic order-0 allocations test
+    // the unboosted min, so this is no dip (it counted as one before the profile work).
+    const KernelFs fs(std::string(FRAGTUNE_FIXTURES_DIR) + "/boost-6.18");
+    Sampler sampler(fs, SamplerOptions{});
+    auto s = sampler.take(1'000'000);
+    ASSERT_TRUE(s.ok()) << s.error().describe();
+    const ZoneSignals* normal = nullptr;
+    for (const auto& z : s->signals.zones)
+        if (z.zone == "Normal") normal = &z;
+    ASSERT_NE(normal, nullptr);
+    EXPECT_EQ(normal->boost_pages, 45000u);
+    EXPECT_LE(normal->free_pages, normal->min_pages);  // below the printed (boosted) min
+    EXPECT_EQ(s->signals.zones_at_or_below_min, 0u);
+    // Below the unboosted min it is one.
+    auto zi = s->zoneinfo;
+    for (auto& z : zi.zones)
+        if (z.zone == "Normal") z.free = 5000;
+    Sample t = *s;
+    t.zoneinfo = zi;
+    derive_signals(nullptr, t, SignalOptions{});
+    EXPECT_EQ(t.signals.zones_at_or_below_min, 1u);
+}
