@@ -94,7 +94,7 @@ test-package: deb build
 # The package under a real systemd: boots Debian 12 in systemd-nspawn, installs build/deb's .deb and
 # checks the service, its sandbox, reload, restart, upgrade, remove and purge
 # (tests/systemd/run-container-check; the first run makes the base tree with debootstrap).
-SYSTEMD_TEST_DEPS := systemd-container debootstrap strace util-linux
+SYSTEMD_TEST_DEPS := systemd-container debootstrap strace util-linux python3
 test-systemd: deb
 	@$(MAKE) --no-print-directory deps DEPS="$(SYSTEMD_TEST_DEPS)"
 	tests/systemd/run-container-check --deb $(DEB_OUT)/fragtune_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb
