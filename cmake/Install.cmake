@@ -2,9 +2,10 @@
 # section 5 and 8 manual pages. The binaries, the D-Bus policy and interface, fragtunectl(1) and its
 # bash completion are installed by their own CMakeLists.txt (src/daemon, src/ctl).
 #
-# The prefix is only final at install time (`cmake --install build --prefix /usr`, or CPack staging
-# with DESTDIR): the unit's ExecStart and the /etc directory are therefore computed by install(CODE)
-# from the install-time CMAKE_INSTALL_PREFIX, not from the configure-time CMAKE_INSTALL_FULL_* values.
+# The prefix is only final at install time (`cmake --install build --prefix /usr`, or dh_auto_install
+# staging with DESTDIR): the unit's ExecStart/ExecReload and the /etc directory are therefore computed
+# by install(CODE) from the install-time CMAKE_INSTALL_PREFIX, not from the configure-time
+# CMAKE_INSTALL_FULL_* values.
 
 include(GNUInstallDirs)
 
@@ -33,6 +34,10 @@ install(CODE "
   if(NOT IS_ABSOLUTE \"\${_sbindir}\")
     set(_sbindir \"\${_prefix}/\${_sbindir}\")
   endif()
+  set(_bindir \"${CMAKE_INSTALL_BINDIR}\")
+  if(NOT IS_ABSOLUTE \"\${_bindir}\")
+    set(_bindir \"\${_prefix}/\${_bindir}\")
+  endif()
   set(_sysconfdir \"${CMAKE_INSTALL_SYSCONFDIR}\")
   if(NOT IS_ABSOLUTE \"\${_sysconfdir}\")
     if(_prefix STREQUAL \"/\" OR _prefix STREQUAL \"/usr\")
@@ -48,18 +53,19 @@ install(CODE "
     set(_unitdir \"\${_prefix}/\${_unitdir}\")
   endif()
 
-  # Rendered into a directory of its own per destination, so concurrent installs (tests, cpack)
+  # Rendered into a directory of its own per destination, so concurrent installs (tests, packaging)
   # never share a half-written file.
   string(MD5 _key \"\$ENV{DESTDIR}|\${_prefix}\")
   set(_stage \"${PROJECT_BINARY_DIR}/systemd/install-\${_key}\")
   set(CMAKE_INSTALL_FULL_SBINDIR \"\${_sbindir}\")
+  set(CMAKE_INSTALL_FULL_BINDIR \"\${_bindir}\")
   set(CMAKE_INSTALL_FULL_SYSCONFDIR \"\${_sysconfdir}\")
   configure_file(\"${FRAGTUNE_UNIT_TEMPLATE}\" \"\${_stage}/fragtuned.service\" @ONLY)
 
   file(INSTALL DESTINATION \"\${_unitdir}\" TYPE FILE
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
        FILES \"\${_stage}/fragtuned.service\")
-  # The default configuration: a conffile in the Debian package (cmake/Package.cmake).
+  # The default configuration: a conffile in the Debian package (dh_installdeb marks every /etc file).
   file(INSTALL DESTINATION \"\${_sysconfdir}/fragtune\" TYPE FILE
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
        FILES \"${PROJECT_SOURCE_DIR}/config/fragtune.toml\")

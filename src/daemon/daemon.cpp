@@ -126,6 +126,12 @@ Result<void> Daemon::start(uint64_t mono_usec) {
             for (const auto& w : st.state.warnings) spdlog::warn("{}", w);
             break;
         case StateLoadStatus::absent:
+            if (options_.restore_only) {
+                spdlog::info("no state file at {}: no originals were recorded, nothing to restore",
+                             cfg.daemon.state_path);
+                impl_->may_save_state = false;
+                break;
+            }
             spdlog::info("no state file at {}: first start, originals recorded from live values",
                          cfg.daemon.state_path);
             break;
@@ -151,8 +157,9 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     }
     refresh_conflicts();
     save_state_now();
-    spdlog::info("fragtuned {} started: mode {}, tick {} ms, root {}", FRAGTUNE_VERSION,
-                 to_string(impl_->mode), cfg.daemon.tick_usec / 1000, fs_.root().string());
+    if (!options_.restore_only)
+        spdlog::info("fragtuned {} started: mode {}, tick {} ms, root {}", FRAGTUNE_VERSION,
+                     to_string(impl_->mode), cfg.daemon.tick_usec / 1000, fs_.root().string());
     return {};
 }
 
@@ -396,6 +403,7 @@ Result<void> Daemon::restore_originals(std::string_view why) {
     if (!impl_) return make_error("the daemon is not started");
     end_all_observed();
     std::vector<std::string> errors;
+    std::size_t restored = 0;
     const uint64_t now = impl_->last ? impl_->last->mono_usec : 0;
     for (const auto& t : kTunables) {
         auto& ks = impl_->state.knob(t.knob);
@@ -413,6 +421,7 @@ Result<void> Daemon::restore_originals(std::string_view why) {
                             impl_->sampler.profile().range(t.knob));
         if (r) {
             record_applied(impl_->state, t.knob, *r, now);
+            ++restored;
         } else {
             errors.push_back(r.error().describe());
         }
@@ -422,6 +431,11 @@ Result<void> Daemon::restore_originals(std::string_view why) {
     persist_now();
     save_state_now();
     if (listener_) listener_->on_state_changed();
+    if (restored > 0)
+        spdlog::info("{}: {} knob{} written back to the original value", why, restored,
+                     restored == 1 ? "" : "s");
+    else if (errors.empty())
+        spdlog::info("{}: every knob already has its original value, nothing written", why);
     if (!errors.empty()) {
         std::string msg = "some knobs could not be restored:";
         for (const auto& e : errors) msg += "\n  " + e;
@@ -438,8 +452,9 @@ void Daemon::stop() {
         persist_now();
     }
     save_state_now();
-    spdlog::info("fragtuned stopped ({} kept)",
-                 config_.config.daemon.on_exit == OnExit::restore ? "originals" : "tuned values");
+    if (!options_.restore_only)
+        spdlog::info("fragtuned stopped ({} kept)",
+                     config_.config.daemon.on_exit == OnExit::restore ? "originals" : "tuned values");
 }
 
 // ---- API -------------------------------------------------------------------------------------------
@@ -598,6 +613,7 @@ Result<void> Daemon::unpin(std::string_view name) {
 }
 
 Result<void> Daemon::restore() {
+    if (options_.restore_only) return restore_originals("fragtuned --restore");
     auto r = restore_originals("operator restore");
     (void)set_mode(Mode::observe);
     return r;

@@ -31,6 +31,10 @@ struct DaemonOptions {
     std::optional<OnExit> on_exit;                     // overrides daemon.on_exit
     std::optional<uint64_t> tick_usec;                 // overrides daemon.tick
     std::optional<std::filesystem::path> record_dir;   // --record: save each tick's /proc files here
+    // fragtuned --restore: started only to write the originals back. start() and stop() then do not
+    // announce a running daemon, and without a state file nothing is recorded (there are no
+    // originals to restore, and live values must not become them).
+    bool restore_only = false;
 };
 
 // One knob as operators see it (D-Bus Tunables property, fragtunectl status).
@@ -104,7 +108,7 @@ public:
     Result<void> set_mode(Mode mode);
     Result<void> pin(std::string_view knob);
     Result<void> unpin(std::string_view knob);
-    // Writes the original values back and switches to observe mode.
+    // Writes the original values back and switches to observe mode (restore_only: no mode change).
     Result<void> restore();
     // Re-reads the configuration; on errors the old configuration keeps running and the errors are
     // returned (file:line:col each). A valid file is applied; the keys that only take effect at a

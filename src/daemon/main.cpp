@@ -224,6 +224,7 @@ int run_daemon(const DaemonArgs& a, const std::string& root, const std::string& 
     (void)fragtune::logging::setup(a.log_level.empty() ? "info" : a.log_level);
     so.daemon.mode = fragtune::Mode::paused;
     so.daemon.on_exit = fragtune::OnExit::keep;
+    so.daemon.restore_only = true;  // its messages say what it restored, not "started"/"kept"
     fragtune::Daemon d(so.daemon);
     if (auto r = d.start(monotonic_usec()); !r) {
         std::fprintf(stderr, "fragtuned: %s\n", r.error().describe().c_str());

@@ -266,6 +266,33 @@ TEST(Daemon, RestoreCommandUsesTheOriginalsFromTheStateFile) {
     // The persisted file no longer carries a tuned value for the next boot.
     EXPECT_EQ(read_text(m.path("/etc/sysctl.d/90-fragtune.conf")).find("vm.min_free_kbytes ="),
               std::string::npos);
+    // Its messages say what it did (prerm shows them), not what a running daemon would say.
+    const std::string log = restore.log();
+    EXPECT_NE(log.find("vm.min_free_kbytes "), std::string::npos) << log;
+    EXPECT_NE(log.find("fragtuned --restore: 1 knob written back to the original value"), std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("started"), std::string::npos) << log;
+    EXPECT_EQ(log.find("kept"), std::string::npos) << log;
+    EXPECT_EQ(log.find("mode "), std::string::npos) << log;
+
+    // Run again: nothing left to do, and it says so.
+    Process again({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "again.log");
+    ASSERT_EQ(again.wait(), 0) << again.log();
+    EXPECT_NE(again.log().find("fragtuned --restore: every knob already has its original value"), std::string::npos)
+        << again.log();
+}
+
+TEST(Daemon, RestoreCommandWithoutAStateFileRestoresNothingAndRecordsNothing) {
+    FixtureMachine m;
+    m.set_knob("min_free_kbytes", kOriginalMinFree + 1000);  // not an original: nobody recorded one
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    ASSERT_EQ(restore.wait(), 0) << restore.log();
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree + 1000);
+    EXPECT_NE(restore.log().find("no originals were recorded, nothing to restore"), std::string::npos)
+        << restore.log();
+    EXPECT_EQ(restore.log().find("started"), std::string::npos) << restore.log();
+    // Live values must not become the originals of a later start.
+    EXPECT_FALSE(std::filesystem::exists(m.path("/var/lib/fragtune/state.toml")));
 }
 
 TEST(Daemon, AValueChangedBySomeoneElsePinsTheKnob) {

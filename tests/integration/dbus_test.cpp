@@ -596,6 +596,30 @@ TEST_F(DbusTest, MonitorPrintsEventsUntilInterrupted) {
     EXPECT_EQ(events.back(), "ModeChanged");  // from the restarted daemon
 }
 
+// fragtuned.service's ExecReload: `systemctl reload` is only as truthful as this exit status. The
+// call returns after the daemon has read the file; a rejected file is exit 1 with file:line, and
+// the previous configuration keeps running.
+TEST_F(DbusTest, FragtunectlReloadWaitsForTheAnswerAndFailsOnARejectedFile) {
+    START(real_policy());
+    m.config("[daemon]\ntick = \"1s\"\n");
+    auto r = ctl(bus, {"reload"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    // Answered after the reload: the daemon has logged it by the time fragtunectl returns.
+    EXPECT_NE(d.proc->log().find("configuration reloaded from "), std::string::npos)
+        << d.proc->log();
+
+    m.config("[daemon]\ntick = \"1s\"\nhistory_size = \"many\"\n");
+    r = ctl(bus, {"reload"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("the configuration has errors"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("fragtune.toml:3:"), std::string::npos) << r.err;
+    EXPECT_TRUE(d.proc->running()) << d.proc->log();
+    // The next valid file is taken again.
+    m.config("[daemon]\ntick = \"2s\"\n");
+    EXPECT_EQ(ctl(bus, {"reload"}).exit_code, 0);
+}
+
 TEST_F(DbusTest, NotRunningIsExitCode3) {
     PrivateSystemBus bus(real_policy());
     auto r = ctl(bus, {"status"});

@@ -70,7 +70,7 @@ class TempDir {
 };
 
 // `cmake --install` of this build tree into `destdir` with `prefix`, the way a distribution or
-// CPack stages it.
+// dh_auto_install stages it.
 inline CommandResult install_into(const std::filesystem::path& destdir, const std::string& prefix) {
     return run_command("DESTDIR=" + shell_quote(destdir.string()) + " cmake --install " +
                        shell_quote(FRAGTUNE_BINARY_DIR) + " --prefix " + shell_quote(prefix));
