@@ -17,6 +17,15 @@
 
 namespace fragtune {
 
+// The steps of KernelFs::write_atomic, in order, as reported to KernelFs::atomic_write_step().
+enum class AtomicWriteStep {
+    temp_created,  // the temp file exists and is empty; the target is untouched
+    temp_written,  // the temp file holds the new contents (not yet fsynced)
+    temp_synced,   // the temp file is fsynced, mode set and closed: next comes the rename
+    renamed,       // the target now has the new contents; the directory is not yet fsynced
+    done,          // the directory is fsynced: the write is durable
+};
+
 class KernelFs {
 public:
     explicit KernelFs(std::filesystem::path root = "/");
@@ -57,6 +66,12 @@ public:
 
     // Creates `dir` (and parents) with `mode` if missing.
     virtual Result<void> make_dirs(std::string_view dir, unsigned mode = 0755) const;
+
+protected:
+    // Called by write_atomic() after each step it completed, with the path it was given. Does
+    // nothing; a test subclass overrides it to report progress and to stop or kill the writer at a
+    // chosen step, so crash-consistency is proven at every step instead of at random moments.
+    virtual void atomic_write_step(AtomicWriteStep /*step*/, std::string_view /*path*/) const {}
 
 private:
     std::filesystem::path root_;

@@ -137,18 +137,23 @@ Result<void> KernelFs::write_atomic(std::string_view path, std::string_view cont
         ::unlink(tmp.c_str());
         return e;
     };
+    atomic_write_step(AtomicWriteStep::temp_created, path);
     if (auto r = write_all(fd.get(), contents, "temp file for " + shown); !r) return fail(r.error());
+    atomic_write_step(AtomicWriteStep::temp_written, path);
     if (::fchmod(fd.get(), mode & 07777) != 0)
         return fail(make_error(fmt::format("cannot set mode of temp file for {}", shown), errno));
     if (::fsync(fd.get()) != 0)
         return fail(make_error(fmt::format("fsync of temp file for {}", shown), errno));
     if (::close(fd.release()) != 0)
         return fail(make_error(fmt::format("close of temp file for {}", shown), errno));
+    atomic_write_step(AtomicWriteStep::temp_synced, path);
     if (::rename(tmp.c_str(), full->c_str()) != 0)
         return fail(make_error(fmt::format("cannot rename temp file over {}", shown), errno));
+    atomic_write_step(AtomicWriteStep::renamed, path);
     Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
         return make_error(fmt::format("fsync of the directory of {} (the file is written)", shown), errno);
+    atomic_write_step(AtomicWriteStep::done, path);
     return {};
 }
 

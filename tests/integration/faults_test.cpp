@@ -4,9 +4,13 @@
 // entry to fsync/rename), libfaketime for wall-clock jumps, SIGKILL and SIGTERM at random moments,
 // and a kernel log flooded with 200,000 failure records.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <random>
 #include <regex>
 #include <set>
@@ -195,52 +199,168 @@ TEST(Faults, FsyncFailingWithEioLeavesNoFileNoTempAndSaysNotPersisted) {
 // ---- SIGKILL mid-write: write_atomic alone
 // -----------------------------------------------------------
 
-TEST(Faults, SigkillAtRandomMomentsOfAtomicWritesNeverLeavesAPartialFile) {
+// A KernelFs whose write_atomic() reports each completed step over a socket and then waits for
+// the parent's go-ahead, so the parent can SIGKILL the writer at exactly the step it chose.
+class SteppedFs : public fragtune::KernelFs {
+public:
+    SteppedFs(fs::path root, int sock) : KernelFs(std::move(root)), sock_(sock) {}
+
+protected:
+    void atomic_write_step(fragtune::AtomicWriteStep step, std::string_view) const override {
+        const char c = static_cast<char>(step);
+        if (::send(sock_, &c, 1, MSG_NOSIGNAL) != 1) ::_exit(3);
+        char go = 0;
+        if (::recv(sock_, &go, 1, 0) != 1) ::_exit(4);
+    }
+
+private:
+    int sock_;
+};
+
+constexpr fragtune::AtomicWriteStep kAtomicWriteSteps[] = {
+    fragtune::AtomicWriteStep::temp_created, fragtune::AtomicWriteStep::temp_written,
+    fragtune::AtomicWriteStep::temp_synced, fragtune::AtomicWriteStep::renamed,
+    fragtune::AtomicWriteStep::done};
+
+enum class KillHow {
+    none,          // let the write finish
+    at_step,       // kill while the writer waits right after the step (deterministic)
+    after_release  // let the writer go on from the step and kill it at once: lands anywhere in
+                   // the syscalls that follow (the verdict below does not depend on where)
+};
+
+struct WriterRun {
+    std::vector<fragtune::AtomicWriteStep> steps;  // reported before the kill
+    bool signaled = false;
+    int exit_code = -1;
+};
+
+// Forks a writer that replaces /target.conf under `root` with `contents` and kills it as told.
+WriterRun run_writer(const fs::path& root, const std::string& contents, KillHow how,
+                     fragtune::AtomicWriteStep kill_step) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        ADD_FAILURE() << "socketpair: " << std::strerror(errno);
+        return {};
+    }
+    const pid_t child = ::fork();
+    if (child < 0) {
+        ADD_FAILURE() << "fork: " << std::strerror(errno);
+        return {};
+    }
+    if (child == 0) {
+        ::close(sv[0]);
+        const SteppedFs kfs(root, sv[1]);
+        ::_exit(kfs.write_atomic("/target.conf", contents).ok() ? 0 : 1);
+    }
+    ::close(sv[1]);
+    WriterRun run;
+    for (;;) {
+        char c = 0;
+        const ssize_t n = ::recv(sv[0], &c, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != 1) break;  // EOF: the writer finished (or died)
+        const auto step = static_cast<fragtune::AtomicWriteStep>(c);
+        run.steps.push_back(step);
+        const bool kill_now = how != KillHow::none && step == kill_step;
+        if (!(kill_now && how == KillHow::at_step)) {
+            const char go = 1;
+            if (::send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) break;
+        }
+        if (kill_now) {
+            ::kill(child, SIGKILL);
+            break;
+        }
+    }
+    ::close(sv[0]);
+    int st = 0;
+    if (::waitpid(child, &st, 0) != child) {
+        ADD_FAILURE() << "waitpid: " << std::strerror(errno);
+        return run;
+    }
+    run.signaled = WIFSIGNALED(st);
+    run.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return run;
+}
+
+// Every step of write_atomic is a point where the writer can die. The writer reports each step
+// and the parent kills it exactly there, so what is on disk is known in advance: the old contents
+// until the rename, the new ones from it on, never anything else, and a temp file exactly when
+// the kill came between creating it and renaming it (which remove_stale_temps then removes). Kills
+// just after letting a step go on land inside the following syscalls; there only "old or new,
+// whole" is asserted, which holds wherever they land.
+TEST(Faults, SigkillAtEachStepOfAtomicWritesNeverLeavesAPartialFile) {
+    using fragtune::AtomicWriteStep;
     TempDir dir;
     const fragtune::KernelFs kfs(dir.path());
-    // Large enough that a write is many syscalls and pages, different lengths so a mix shows.
+    // Large enough that a write is many pages, different lengths so a mix would show.
     const std::string a = std::string(384 * 1024, 'a') + "\nend of a\n";
     const std::string b = std::string(256 * 1024, 'b') + "\nend of b\n";
-    ASSERT_TRUE(kfs.write_atomic("/target.conf", a).ok());
     const fs::path target = dir.path() / "target.conf";
     const fs::path temp = dir.path() / ".target.conf.fragtune-tmp";
 
-    constexpr int kIterations = 250;
-    std::mt19937 rng(20240501);
-    std::uniform_int_distribution<int> delay_usec(0, 6000);
-    int stale = 0, saw_a = 0, saw_b = 0;
-    for (int i = 0; i < kIterations; ++i) {
-        const pid_t child = ::fork();
-        ASSERT_GE(child, 0);
-        if (child == 0) {
-            for (;;) {
-                (void)kfs.write_atomic("/target.conf", a);
-                (void)kfs.write_atomic("/target.conf", b);
-            }
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(delay_usec(rng)));
-        ::kill(child, SIGKILL);
-        int st = 0;
-        ASSERT_EQ(::waitpid(child, &st, 0), child);
-        ASSERT_TRUE(WIFSIGNALED(st));
-
-        const std::string text = read_text(target);
-        ASSERT_TRUE(text == a || text == b)
-            << "iteration " << i << ": partial file of " << text.size() << " bytes";
-        (text == a ? saw_a : saw_b)++;
-        const bool had_temp = fs::exists(temp);
-        stale += had_temp;
-        auto removed = kfs.remove_stale_temps("/");
-        ASSERT_TRUE(removed.ok()) << removed.error().describe();
-        EXPECT_EQ(*removed, had_temp ? 1 : 0);
+    // Without a kill the writer reports every step, in order, and exits 0.
+    ASSERT_TRUE(kfs.write_atomic("/target.conf", a).ok());
+    {
+        const WriterRun run = run_writer(dir.path(), b, KillHow::none, AtomicWriteStep::done);
+        EXPECT_EQ(run.exit_code, 0);
+        EXPECT_EQ(run.steps, std::vector<AtomicWriteStep>(std::begin(kAtomicWriteSteps),
+                                                          std::end(kAtomicWriteSteps)));
+        ASSERT_EQ(read_text(target), b);
         ASSERT_FALSE(fs::exists(temp));
     }
-    // The kills landed both between writes and inside them, and both contents were seen.
-    std::printf("write_atomic SIGKILL loop: %d kills, %d left a temp file, final file a=%d b=%d\n",
-                kIterations, stale, saw_a, saw_b);
-    EXPECT_GT(stale, 0);
-    EXPECT_GT(saw_a, 0);
-    EXPECT_GT(saw_b, 0);
+
+    int kills = 0, stale = 0;
+    for (const bool a_to_b : {true, false}) {
+        const std::string& from = a_to_b ? a : b;
+        const std::string& to = a_to_b ? b : a;
+        for (const AtomicWriteStep step : kAtomicWriteSteps) {
+            SCOPED_TRACE(::testing::Message() << (a_to_b ? "a -> b" : "b -> a")
+                                              << ", killed at step " << static_cast<int>(step));
+            ASSERT_TRUE(kfs.write_atomic("/target.conf", from).ok());
+            const WriterRun run = run_writer(dir.path(), to, KillHow::at_step, step);
+            ++kills;
+            ASSERT_TRUE(run.signaled);
+            ASSERT_FALSE(run.steps.empty());
+            ASSERT_EQ(run.steps.back(), step);
+            const bool renamed = step >= AtomicWriteStep::renamed;
+            const std::string text = read_text(target);
+            ASSERT_TRUE(text == (renamed ? to : from))
+                << "partial or wrong file of " << text.size() << " bytes";
+            ASSERT_EQ(fs::exists(temp), !renamed);
+            if (!renamed) {
+                // The temp holds what the step says: nothing yet, or the whole new contents.
+                EXPECT_EQ(read_text(temp), step == AtomicWriteStep::temp_created ? "" : to);
+            }
+            stale += !renamed;
+            auto removed = kfs.remove_stale_temps("/");
+            ASSERT_TRUE(removed.ok()) << removed.error().describe();
+            EXPECT_EQ(*removed, renamed ? 0 : 1);
+            ASSERT_FALSE(fs::exists(temp));
+
+            // Released from the same step and killed at once, ten times.
+            for (int i = 0; i < 10; ++i) {
+                ASSERT_TRUE(kfs.write_atomic("/target.conf", from).ok());
+                const WriterRun loose = run_writer(dir.path(), to, KillHow::after_release, step);
+                ++kills;
+                const std::string t = read_text(target);
+                ASSERT_TRUE(t == from || t == to) << "partial file of " << t.size() << " bytes";
+                if (step >= AtomicWriteStep::renamed) {
+                    ASSERT_EQ(t, to);
+                }
+                const bool had_temp = fs::exists(temp);
+                stale += had_temp;
+                auto r = kfs.remove_stale_temps("/");
+                ASSERT_TRUE(r.ok()) << r.error().describe();
+                EXPECT_EQ(*r, had_temp ? 1 : 0);
+                ASSERT_FALSE(fs::exists(temp));
+            }
+        }
+    }
+    std::printf(
+        "write_atomic SIGKILL: %d kills (at each of the 5 steps both ways, and 10 just after "
+        "each), %d left a temp file, each removed\n",
+        kills, stale);
 }
 
 // ---- SIGKILL mid-write: the daemon, at each step of its atomic writes
