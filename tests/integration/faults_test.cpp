@@ -19,6 +19,7 @@
 #include "fragtune/kernel_fs.hpp"
 #include "fragtune/state_file.hpp"
 #include "fragtune/sysctl_d.hpp"
+#include "process_util.hpp"
 
 using namespace fragtune::testing;
 using namespace std::chrono_literals;
@@ -616,6 +617,104 @@ TEST(Faults, SigtermAtRandomMomentsAlwaysLeavesWholeFiles) {
         EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
         if (::testing::Test::HasFatalFailure()) return;
     }
+}
+
+// ---- files that are not regular files
+// ------------------------------------------------------------------
+//
+// A FIFO at a path fragtuned reads used to block it in open() forever, signals unread. Each is now
+// refused with a message naming the path. The 30 s timeouts are only a backstop against the old
+// hang.
+
+void make_fifo(const fs::path& p) {
+    fs::create_directories(p.parent_path());
+    ASSERT_EQ(::mkfifo(p.c_str(), 0644), 0) << p << ": " << std::strerror(errno);
+}
+
+CommandResult run_fragtuned(std::vector<std::string> args) {
+    args.insert(args.begin(), FRAGTUNED_BIN);
+    return run_command(args, {}, 30s);
+}
+
+TEST(Faults, AFifoAsTheConfigurationIsRefusedByCheckConfig) {
+    TempDir tmp;
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    make_fifo(cfg);
+    const auto r = run_fragtuned({"--check-config", "--config", cfg.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find(cfg.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << r.err;
+}
+
+TEST(Faults, AFifoAsADropInIsRefusedByCheckConfig) {
+    TempDir tmp;
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    write_text(cfg, "[daemon]\ntick = \"5s\"\n");
+    const fs::path dropin = tmp.path() / "fragtune.toml.d/50-role.toml";
+    make_fifo(dropin);
+    const auto r = run_fragtuned({"--check-config", "--config", cfg.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find(dropin.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << r.err;
+}
+
+TEST(Faults, AFifoAsTheConfigurationStopsTheDaemonAtStart) {
+    FixtureMachine m;
+    make_fifo(m.path("/etc/fragtune/fragtune.toml"));
+    const auto r = run_fragtuned({"--root", m.root().string(), "--no-bus", "--mode", "active"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find("/etc/fragtune/fragtune.toml is a FIFO, not a regular file"),
+              std::string::npos)
+        << r.out << r.err;
+    EXPECT_FALSE(fs::exists(m.path(kState)));
+}
+
+TEST(Faults, AFifoInARecordingIsReportedByReplay) {
+    TempDir tmp;
+    const fs::path rec = tmp.path() / "rec";
+    make_fifo(rec / "00000001/tick");
+    const auto r =
+        run_fragtuned({"--replay", rec.string(), "--config", (tmp.path() / "none.toml").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("skipped 00000001: /tick is a FIFO, not a regular file"),
+              std::string::npos)
+        << r.out << r.err;
+
+    // And as the --config given to --replay.
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    make_fifo(cfg);
+    const auto c = run_fragtuned({"--replay", rec.string(), "--config", cfg.string()});
+    EXPECT_EQ(c.exit_code, 1) << c.out << c.err;
+    EXPECT_NE(c.err.find(cfg.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << c.err;
+}
+
+TEST(Faults, AFifoAsTheStateFileIsRefusedAndLeftAlone) {
+    FixtureMachine m;
+    make_fifo(m.path(kState));
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready(30s)) << d.proc->log();
+    EXPECT_NE(d.proc->log().find("cannot read state file " + kState + ": " + kState +
+                                 " is a FIFO, not a regular file"),
+              std::string::npos)
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(30s), 0) << d.proc->log();
+    struct stat st {};
+    ASSERT_EQ(::lstat(m.path(kState).c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode));  // not overwritten: it is not ours to replace
+}
+
+TEST(Faults, AFifoInSysctlDIsReportedAndTheDaemonRuns) {
+    FixtureMachine m;
+    const std::string fifo = "/etc/sysctl.d/50-other.conf";
+    make_fifo(m.path(fifo));
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready(30s)) << d.proc->log();
+    EXPECT_NE(d.proc->log().find(fifo + " is a FIFO, not a regular file"), std::string::npos)
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(30s), 0) << d.proc->log();
 }
 
 }  // namespace
