@@ -70,6 +70,8 @@ struct ConfigKey {
         range_note;  // why the range is what it is, when not obvious ("the kernel's range ...")
     std::string required_suffix;  // path kinds: the name must end so ("" for any)
     std::string suffix_reason;    // why (shown in the error)
+    // Path kinds: fragtuned writes this file, so it may not be under /proc, /sys or /dev.
+    bool written = false;
     // Where the man page documents it: the section, or "tunables.*" for keys every tunable has.
     std::string doc_section;
 
@@ -80,6 +82,13 @@ struct ConfigKey {
 const std::vector<ConfigKey>& config_keys();
 // The row for "section.key", or nullptr.
 const ConfigKey* find_config_key(std::string_view full_name);
+
+// Why `value` cannot be the value of the path key `full_name` ("daemon.persist_path"), or nullopt
+// when it can: absolute, no ".." component, the key's required suffix, and for files fragtuned
+// writes not under /proc, /sys or /dev. The configuration file's check, shared by the command-line
+// overrides (--persist-path, --state-path). An unknown or non-path key is a programming error and
+// is reported as such.
+std::optional<std::string> path_value_problem(std::string_view full_name, std::string_view value);
 
 // Where a value came from. `file` empty: the built-in default.
 struct ValueOrigin {

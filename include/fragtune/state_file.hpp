@@ -25,6 +25,16 @@ namespace fragtune {
 inline constexpr int64_t kStateFormatVersion = 1;
 // History records kept when the caller does not say (matches DaemonConfig::history_size's default).
 inline constexpr std::size_t kDefaultStateHistory = 256;
+// The state file is never larger than this: render_state() keeps the newest history records that
+// fit, and load_state() refuses a larger file (unreadable: used for nothing, never overwritten). At
+// ~250 bytes a record that is some 4,000 records; the rest of history_size lives in memory only.
+// Bounded so that a start parses at most 1 MiB and a deciding tick rewrites at most 1 MiB.
+inline constexpr std::size_t kMaxStateFileBytes = 1u << 20;
+// Each string in the state file (a rule, a reason, a status reason) is cut to this many bytes, at
+// a character boundary, so the knobs alone always fit in kMaxStateFileBytes.
+inline constexpr std::size_t kMaxStateTextBytes = 4096;
+// How the state file is read: its byte bound, and never through a symbolic link.
+inline constexpr ReadLimits kStateFileLimits{kMaxStateFileBytes, "state files", true};
 
 // Stable on-disk names. Deliberately separate from the display strings (to_string in
 // controller.hpp), so a wording change there never invalidates state files. They equal the
@@ -81,9 +91,14 @@ struct PersistedState {
     const PersistedKnob& knob(Knob k) const { return knobs[index(k)]; }
 };
 
-// Pure: the TOML text, with a comment header. Strings are made valid UTF-8 (invalid bytes become
-// U+FFFD) so that what is rendered always parses again.
-std::string render_state(const PersistedState& state);
+// Pure: the TOML text, with a comment header, at most `max_bytes` long (which must be at least
+// 64 KiB): the knobs always, then as many of the newest history records as fit, oldest dropped
+// first. Strings go through state_text() so that what is rendered always parses again.
+std::string render_state(const PersistedState& state, std::size_t max_bytes = kMaxStateFileBytes);
+
+// Pure: `s` as the state file keeps it: valid UTF-8 (invalid bytes become U+FFFD), cut at a
+// character boundary to at most kMaxStateTextBytes bytes.
+std::string state_text(std::string_view s);
 
 // Pure: parses `text`; `source` names it in errors ("/var/lib/fragtune/state.toml:3:9: ...").
 // Errors: TOML syntax (truncated, corrupt), no or non-integer format_version, a version newer than

@@ -418,7 +418,8 @@ std::vector<ConfigKey> build_registry() {
                    .field = &field<&Config::daemon, &DaemonConfig::persist_path>,
                    .doc = "sysctl.d file holding the settled values",
                    .required_suffix = ".conf",
-                   .suffix_reason = "systemd-sysctl reads only *.conf files"});
+                   .suffix_reason = "systemd-sysctl reads only *.conf files",
+                   .written = true});
     add("daemon", {.key = "persist_settle",
                    .kind = ValueKind::duration,
                    .unit = "usec",
@@ -429,7 +430,8 @@ std::vector<ConfigKey> build_registry() {
     add("daemon", {.key = "state_path",
                    .kind = ValueKind::path,
                    .field = &field<&Config::daemon, &DaemonConfig::state_path>,
-                   .doc = "originals, baselines and change history across restarts"});
+                   .doc = "originals, baselines and change history across restarts",
+                   .written = true});
     add("daemon", {.key = "log_level",
                    .kind = ValueKind::choice,
                    .choices = {"trace", "debug", "info", "warn", "error"},
@@ -487,7 +489,8 @@ std::vector<ConfigKey> build_registry() {
                     .field = &field<&Config::metrics, &MetricsConfig::textfile_path>,
                     .doc = "Prometheus textfile-collector file written every tick (\"\": off)",
                     .required_suffix = ".prom",
-                    .suffix_reason = "node_exporter's textfile collector reads only *.prom files"});
+                    .suffix_reason = "node_exporter's textfile collector reads only *.prom files",
+                    .written = true});
     return rows;
 }
 #pragma GCC diagnostic pop
@@ -671,6 +674,19 @@ bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// The first component of an absolute path, ignoring empty and "." components ("//proc/./x": proc).
+std::string_view first_component(std::string_view p) {
+    std::size_t pos = 0;
+    while (pos < p.size()) {
+        std::size_t next = p.find('/', pos);
+        if (next == std::string_view::npos) next = p.size();
+        std::string_view part = p.substr(pos, next - pos);
+        if (!part.empty() && part != ".") return part;
+        pos = next + 1;
+    }
+    return {};
+}
+
 // "N%" with N a plain non-negative decimal; nullopt when the text is not of that form.
 std::optional<double> parse_percent(std::string_view s) {
     if (s.size() < 2 || s.back() != '%') return std::nullopt;
@@ -725,6 +741,29 @@ template <typename T>
 T* field_ptr(const ConfigKey& k, Config& c) {
     if (auto* ref = std::get_if<T& (*)(Config&)>(&k.field)) return &(*ref)(c);
     return nullptr;
+}
+
+// The checks of a path value (not "" of an optional path): see path_value_problem().
+std::optional<std::string> path_problem(const ConfigKey& k, std::string_view v) {
+    Config defaults;
+    const std::string example = k.kind == ValueKind::path
+                                    ? *field_ptr<std::string>(k, defaults)
+                                    : "/var/lib/prometheus/node-exporter/fragtune.prom";
+    if (!is_clean_absolute_path(v))
+        return fmt::format("expected an absolute path like {} without \"..\", got {}",
+                           quote(example), quote(v));
+    if (!k.required_suffix.empty() && !ends_with(v, k.required_suffix))
+        return fmt::format("{} must end in \"{}\": {}", quote(v), k.required_suffix,
+                           k.suffix_reason);
+    if (k.written) {
+        const std::string_view top = first_component(v);
+        if (top == "proc" || top == "sys" || top == "dev")
+            return fmt::format(
+                "{} is under /{}: fragtuned writes this file, and /proc, /sys and "
+                "/dev hold kernel interfaces, not files",
+                quote(v), top);
+    }
+    return std::nullopt;
 }
 
 std::optional<Problem> apply_value(const ConfigKey& k, const toml::node& n, Config& c) {
@@ -837,12 +876,7 @@ std::optional<Problem> apply_value(const ConfigKey& k, const toml::node& n, Conf
                 return type_error(like + (k.kind == ValueKind::optional_path ? " or \"\"" : ""));
             const std::string& v = s->get();
             if (!(k.kind == ValueKind::optional_path && v.empty())) {
-                if (!is_clean_absolute_path(v))
-                    return Problem{
-                        fmt::format("expected {} without \"..\", got {}", like, quote(v))};
-                if (!k.required_suffix.empty() && !ends_with(v, k.required_suffix))
-                    return Problem{fmt::format("{} must end in \"{}\": {}", quote(v),
-                                               k.required_suffix, k.suffix_reason)};
+                if (auto p = path_problem(k, v)) return Problem{std::move(*p)};
             }
             *field_ptr<std::string>(k, c) = v;
             return std::nullopt;
@@ -1258,11 +1292,18 @@ bool ConfigReport::ok() const {
     });
 }
 
+std::optional<std::string> path_value_problem(std::string_view full_name, std::string_view value) {
+    const ConfigKey* k = find_config_key(full_name);
+    if (k == nullptr || (k->kind != ValueKind::path && k->kind != ValueKind::optional_path))
+        return fmt::format("{} is not a path key", full_name);
+    return path_problem(*k, value);
+}
+
 ConfigReport check_config(const KernelFs& kfs, std::string_view main_path) {
     Loader l;
     const std::string main(main_path);
     auto read_and_apply = [&](const std::string& path, bool missing_ok) {
-        auto text = kfs.read(path);
+        auto text = kfs.read(path, kConfigFileLimits);
         if (!text) {
             if (missing_ok && text.error().sys_errno == ENOENT) return;
             l.add(static_cast<int>(l.loaded.files.size()),

@@ -95,9 +95,13 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
         const KernelFs fs(dir / name);
         auto tick_text = fs.read(kTickFile);
         uint64_t mono = 0;
-        if (!tick_text || std::from_chars(tick_text->data(), tick_text->data() + tick_text->size(), mono).ec !=
-                              std::errc()) {
-            result.skipped.push_back(fmt::format("{}: no readable 'tick' file", name));
+        if (!tick_text) {
+            result.skipped.push_back(fmt::format("{}: {}", name, tick_text.error().describe()));
+            continue;
+        }
+        if (std::from_chars(tick_text->data(), tick_text->data() + tick_text->size(), mono).ec !=
+            std::errc()) {
+            result.skipped.push_back(fmt::format("{}: the 'tick' file holds no time", name));
             continue;
         }
         std::vector<AllocFailure> failures;

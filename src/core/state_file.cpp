@@ -344,7 +344,19 @@ HistoryEntry make_history_entry(const Decision& d, uint64_t realtime_usec, bool 
                         d.new_value,   d.rule, d.reason, applied};
 }
 
-std::string render_state(const PersistedState& state) {
+std::string state_text(std::string_view s) {
+    std::string out = valid_utf8(s);
+    if (out.size() <= kMaxStateTextBytes) return out;
+    // Cut before a character that would not fit with the ellipsis (never inside a sequence).
+    constexpr std::string_view kEllipsis = "\u2026";
+    std::size_t cut = kMaxStateTextBytes - kEllipsis.size();
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0u) == 0x80u) --cut;
+    out.resize(cut);
+    out += kEllipsis;
+    return out;
+}
+
+std::string render_state(const PersistedState& state, std::size_t max_bytes) {
     toml::table doc;
     doc.insert("format_version", state.format_version);
 
@@ -358,25 +370,10 @@ std::string render_state(const PersistedState& state) {
         const KnobStatus s = persists(pk.status) ? pk.status : KnobStatus::tuning;
         kt.insert("status", std::string(status_key(s)));
         if (persists(s) && !pk.status_reason.empty())
-            kt.insert("status_reason", valid_utf8(pk.status_reason));
+            kt.insert("status_reason", state_text(pk.status_reason));
         knobs.insert(std::string(t.name), std::move(kt));
     }
     doc.insert("knobs", std::move(knobs));
-
-    toml::array history;
-    for (const auto& h : state.history) {
-        history.push_back(toml::table{
-            {"realtime_usec", to_toml_int(h.realtime_usec)},
-            {"knob", std::string(spec(h.knob).name)},
-            {"action", std::string(action_key(h.action))},
-            {"old", h.old_value},
-            {"new", h.new_value},
-            {"rule", valid_utf8(h.rule)},
-            {"reason", valid_utf8(h.reason)},
-            {"applied", h.applied},
-        });
-    }
-    if (!history.empty()) doc.insert("history", std::move(history));
 
     std::ostringstream os;
     os << "# fragtuned state. \"original\" is each knob's value before fragtune first changed it: "
@@ -386,7 +383,35 @@ std::string render_state(const PersistedState& state) {
           "is\n"
           "# stopped.\n\n";
     os << toml::toml_formatter(doc) << '\n';
-    return os.str();
+    std::string out = os.str();
+
+    // History: each record is its own [[history]] table (consecutive ones append to one array), so
+    // the newest records are rendered one by one, from the newest back, while they fit. The knobs
+    // above are at most 5 * ~4.5 KiB with state_text(), far below any allowed bound.
+    std::vector<std::string> blocks;
+    std::size_t size = out.size();
+    for (auto it = state.history.rbegin(); it != state.history.rend(); ++it) {
+        const HistoryEntry& h = *it;
+        toml::table one{{"history", toml::array{toml::table{
+                                        {"realtime_usec", to_toml_int(h.realtime_usec)},
+                                        {"knob", std::string(spec(h.knob).name)},
+                                        {"action", std::string(action_key(h.action))},
+                                        {"old", h.old_value},
+                                        {"new", h.new_value},
+                                        {"rule", state_text(h.rule)},
+                                        {"reason", state_text(h.reason)},
+                                        {"applied", h.applied},
+                                    }}}};
+        std::ostringstream b;
+        b << '\n' << toml::toml_formatter(one) << '\n';
+        std::string block = b.str();
+        if (size + block.size() > max_bytes) break;
+        size += block.size();
+        blocks.push_back(std::move(block));
+    }
+    out.reserve(size);
+    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) out += *it;
+    return out;
 }
 
 Result<PersistedState> parse_state(std::string_view text, std::string_view source,
@@ -397,12 +422,14 @@ Result<PersistedState> parse_state(std::string_view text, std::string_view sourc
 
 LoadedState load_state(const KernelFs& fs, std::string_view path, std::size_t max_history) {
     LoadedState out;
-    auto text = fs.read(path);
+    auto text = fs.read(path, kStateFileLimits);
     if (!text) {
         if (text.error().sys_errno == ENOENT) return out;  // absent: first start
+        // Too large, not a regular file, a symlink, EACCES...: the message names the path and why.
         out.status = StateLoadStatus::unreadable;
         out.error =
-            make_error(fmt::format("cannot read state file {}", path), text.error().sys_errno);
+            make_error(fmt::format("cannot read state file {}: {}", path, text.error().message),
+                       text.error().sys_errno);
         return out;
     }
     bool future = false;
@@ -418,9 +445,10 @@ LoadedState load_state(const KernelFs& fs, std::string_view path, std::size_t ma
 }
 
 Result<void> set_aside_state_file(const KernelFs& fs, std::string_view path) {
-    auto text = fs.read(path);
+    auto text = fs.read(path, kStateFileLimits);
     if (!text)
-        return make_error(fmt::format("cannot read state file {} to set it aside", path),
+        return make_error(fmt::format("cannot read state file {} to set it aside: {}", path,
+                                      text.error().message),
                           text.error().sys_errno);
     const std::string target = std::string(path) + ".corrupt";
     if (auto r = fs.write_atomic(target, *text, 0600); !r)

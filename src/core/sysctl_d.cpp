@@ -216,7 +216,7 @@ BootSysctlConfig effective_boot_values(const KernelFs& fs, std::string_view own_
         }
     };
     auto read_file = [&](const std::string& path) -> std::optional<ParsedSysctlConf> {
-        auto text = fs.read(path);
+        auto text = fs.read(path, kConfigFileLimits);
         if (!text) {
             // Absent: our own file before its first write (it then masks a same-named file of
             // lower precedence), or no legacy /etc/sysctl.conf. Neither is worth reporting.

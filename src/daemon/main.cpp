@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
@@ -214,6 +215,16 @@ int run_daemon(const DaemonArgs& a, const std::string& root, const std::string& 
             return 2;
         }
         so.daemon.tick_usec = *t;
+    }
+    // The same checks as the configuration keys they override (fragtune.toml(5)); a usage error.
+    for (const auto& [flag, key, value] :
+         {std::tuple{"--persist-path", "daemon.persist_path", &a.persist_path},
+          std::tuple{"--state-path", "daemon.state_path", &a.state_path}}) {
+        if (value->empty()) continue;
+        if (auto problem = fragtune::path_value_problem(key, *value)) {
+            std::fprintf(stderr, "fragtuned: %s: %s\n", flag, problem->c_str());
+            return 2;
+        }
     }
     if (!a.persist_path.empty()) so.daemon.persist_path = a.persist_path;
     if (!a.state_path.empty()) so.daemon.state_path = a.state_path;

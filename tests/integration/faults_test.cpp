@@ -4,9 +4,13 @@
 // entry to fsync/rename), libfaketime for wall-clock jumps, SIGKILL and SIGTERM at random moments,
 // and a kernel log flooded with 200,000 failure records.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <random>
 #include <regex>
 #include <set>
@@ -15,6 +19,7 @@
 #include "fragtune/kernel_fs.hpp"
 #include "fragtune/state_file.hpp"
 #include "fragtune/sysctl_d.hpp"
+#include "process_util.hpp"
 
 using namespace fragtune::testing;
 using namespace std::chrono_literals;
@@ -195,52 +200,168 @@ TEST(Faults, FsyncFailingWithEioLeavesNoFileNoTempAndSaysNotPersisted) {
 // ---- SIGKILL mid-write: write_atomic alone
 // -----------------------------------------------------------
 
-TEST(Faults, SigkillAtRandomMomentsOfAtomicWritesNeverLeavesAPartialFile) {
+// A KernelFs whose write_atomic() reports each completed step over a socket and then waits for
+// the parent's go-ahead, so the parent can SIGKILL the writer at exactly the step it chose.
+class SteppedFs : public fragtune::KernelFs {
+public:
+    SteppedFs(fs::path root, int sock) : KernelFs(std::move(root)), sock_(sock) {}
+
+protected:
+    void atomic_write_step(fragtune::AtomicWriteStep step, std::string_view) const override {
+        const char c = static_cast<char>(step);
+        if (::send(sock_, &c, 1, MSG_NOSIGNAL) != 1) ::_exit(3);
+        char go = 0;
+        if (::recv(sock_, &go, 1, 0) != 1) ::_exit(4);
+    }
+
+private:
+    int sock_;
+};
+
+constexpr fragtune::AtomicWriteStep kAtomicWriteSteps[] = {
+    fragtune::AtomicWriteStep::temp_created, fragtune::AtomicWriteStep::temp_written,
+    fragtune::AtomicWriteStep::temp_synced, fragtune::AtomicWriteStep::renamed,
+    fragtune::AtomicWriteStep::done};
+
+enum class KillHow {
+    none,          // let the write finish
+    at_step,       // kill while the writer waits right after the step (deterministic)
+    after_release  // let the writer go on from the step and kill it at once: lands anywhere in
+                   // the syscalls that follow (the verdict below does not depend on where)
+};
+
+struct WriterRun {
+    std::vector<fragtune::AtomicWriteStep> steps;  // reported before the kill
+    bool signaled = false;
+    int exit_code = -1;
+};
+
+// Forks a writer that replaces /target.conf under `root` with `contents` and kills it as told.
+WriterRun run_writer(const fs::path& root, const std::string& contents, KillHow how,
+                     fragtune::AtomicWriteStep kill_step) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        ADD_FAILURE() << "socketpair: " << std::strerror(errno);
+        return {};
+    }
+    const pid_t child = ::fork();
+    if (child < 0) {
+        ADD_FAILURE() << "fork: " << std::strerror(errno);
+        return {};
+    }
+    if (child == 0) {
+        ::close(sv[0]);
+        const SteppedFs kfs(root, sv[1]);
+        ::_exit(kfs.write_atomic("/target.conf", contents).ok() ? 0 : 1);
+    }
+    ::close(sv[1]);
+    WriterRun run;
+    for (;;) {
+        char c = 0;
+        const ssize_t n = ::recv(sv[0], &c, 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != 1) break;  // EOF: the writer finished (or died)
+        const auto step = static_cast<fragtune::AtomicWriteStep>(c);
+        run.steps.push_back(step);
+        const bool kill_now = how != KillHow::none && step == kill_step;
+        if (!(kill_now && how == KillHow::at_step)) {
+            const char go = 1;
+            if (::send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) break;
+        }
+        if (kill_now) {
+            ::kill(child, SIGKILL);
+            break;
+        }
+    }
+    ::close(sv[0]);
+    int st = 0;
+    if (::waitpid(child, &st, 0) != child) {
+        ADD_FAILURE() << "waitpid: " << std::strerror(errno);
+        return run;
+    }
+    run.signaled = WIFSIGNALED(st);
+    run.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return run;
+}
+
+// Every step of write_atomic is a point where the writer can die. The writer reports each step
+// and the parent kills it exactly there, so what is on disk is known in advance: the old contents
+// until the rename, the new ones from it on, never anything else, and a temp file exactly when
+// the kill came between creating it and renaming it (which remove_stale_temps then removes). Kills
+// just after letting a step go on land inside the following syscalls; there only "old or new,
+// whole" is asserted, which holds wherever they land.
+TEST(Faults, SigkillAtEachStepOfAtomicWritesNeverLeavesAPartialFile) {
+    using fragtune::AtomicWriteStep;
     TempDir dir;
     const fragtune::KernelFs kfs(dir.path());
-    // Large enough that a write is many syscalls and pages, different lengths so a mix shows.
+    // Large enough that a write is many pages, different lengths so a mix would show.
     const std::string a = std::string(384 * 1024, 'a') + "\nend of a\n";
     const std::string b = std::string(256 * 1024, 'b') + "\nend of b\n";
-    ASSERT_TRUE(kfs.write_atomic("/target.conf", a).ok());
     const fs::path target = dir.path() / "target.conf";
     const fs::path temp = dir.path() / ".target.conf.fragtune-tmp";
 
-    constexpr int kIterations = 250;
-    std::mt19937 rng(20240501);
-    std::uniform_int_distribution<int> delay_usec(0, 6000);
-    int stale = 0, saw_a = 0, saw_b = 0;
-    for (int i = 0; i < kIterations; ++i) {
-        const pid_t child = ::fork();
-        ASSERT_GE(child, 0);
-        if (child == 0) {
-            for (;;) {
-                (void)kfs.write_atomic("/target.conf", a);
-                (void)kfs.write_atomic("/target.conf", b);
-            }
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(delay_usec(rng)));
-        ::kill(child, SIGKILL);
-        int st = 0;
-        ASSERT_EQ(::waitpid(child, &st, 0), child);
-        ASSERT_TRUE(WIFSIGNALED(st));
-
-        const std::string text = read_text(target);
-        ASSERT_TRUE(text == a || text == b)
-            << "iteration " << i << ": partial file of " << text.size() << " bytes";
-        (text == a ? saw_a : saw_b)++;
-        const bool had_temp = fs::exists(temp);
-        stale += had_temp;
-        auto removed = kfs.remove_stale_temps("/");
-        ASSERT_TRUE(removed.ok()) << removed.error().describe();
-        EXPECT_EQ(*removed, had_temp ? 1 : 0);
+    // Without a kill the writer reports every step, in order, and exits 0.
+    ASSERT_TRUE(kfs.write_atomic("/target.conf", a).ok());
+    {
+        const WriterRun run = run_writer(dir.path(), b, KillHow::none, AtomicWriteStep::done);
+        EXPECT_EQ(run.exit_code, 0);
+        EXPECT_EQ(run.steps, std::vector<AtomicWriteStep>(std::begin(kAtomicWriteSteps),
+                                                          std::end(kAtomicWriteSteps)));
+        ASSERT_EQ(read_text(target), b);
         ASSERT_FALSE(fs::exists(temp));
     }
-    // The kills landed both between writes and inside them, and both contents were seen.
-    std::printf("write_atomic SIGKILL loop: %d kills, %d left a temp file, final file a=%d b=%d\n",
-                kIterations, stale, saw_a, saw_b);
-    EXPECT_GT(stale, 0);
-    EXPECT_GT(saw_a, 0);
-    EXPECT_GT(saw_b, 0);
+
+    int kills = 0, stale = 0;
+    for (const bool a_to_b : {true, false}) {
+        const std::string& from = a_to_b ? a : b;
+        const std::string& to = a_to_b ? b : a;
+        for (const AtomicWriteStep step : kAtomicWriteSteps) {
+            SCOPED_TRACE(::testing::Message() << (a_to_b ? "a -> b" : "b -> a")
+                                              << ", killed at step " << static_cast<int>(step));
+            ASSERT_TRUE(kfs.write_atomic("/target.conf", from).ok());
+            const WriterRun run = run_writer(dir.path(), to, KillHow::at_step, step);
+            ++kills;
+            ASSERT_TRUE(run.signaled);
+            ASSERT_FALSE(run.steps.empty());
+            ASSERT_EQ(run.steps.back(), step);
+            const bool renamed = step >= AtomicWriteStep::renamed;
+            const std::string text = read_text(target);
+            ASSERT_TRUE(text == (renamed ? to : from))
+                << "partial or wrong file of " << text.size() << " bytes";
+            ASSERT_EQ(fs::exists(temp), !renamed);
+            if (!renamed) {
+                // The temp holds what the step says: nothing yet, or the whole new contents.
+                EXPECT_EQ(read_text(temp), step == AtomicWriteStep::temp_created ? "" : to);
+            }
+            stale += !renamed;
+            auto removed = kfs.remove_stale_temps("/");
+            ASSERT_TRUE(removed.ok()) << removed.error().describe();
+            EXPECT_EQ(*removed, renamed ? 0 : 1);
+            ASSERT_FALSE(fs::exists(temp));
+
+            // Released from the same step and killed at once, ten times.
+            for (int i = 0; i < 10; ++i) {
+                ASSERT_TRUE(kfs.write_atomic("/target.conf", from).ok());
+                const WriterRun loose = run_writer(dir.path(), to, KillHow::after_release, step);
+                ++kills;
+                const std::string t = read_text(target);
+                ASSERT_TRUE(t == from || t == to) << "partial file of " << t.size() << " bytes";
+                if (step >= AtomicWriteStep::renamed) {
+                    ASSERT_EQ(t, to);
+                }
+                const bool had_temp = fs::exists(temp);
+                stale += had_temp;
+                auto r = kfs.remove_stale_temps("/");
+                ASSERT_TRUE(r.ok()) << r.error().describe();
+                EXPECT_EQ(*r, had_temp ? 1 : 0);
+                ASSERT_FALSE(fs::exists(temp));
+            }
+        }
+    }
+    std::printf(
+        "write_atomic SIGKILL: %d kills (at each of the 5 steps both ways, and 10 just after "
+        "each), %d left a temp file, each removed\n",
+        kills, stale);
 }
 
 // ---- SIGKILL mid-write: the daemon, at each step of its atomic writes
@@ -496,6 +617,104 @@ TEST(Faults, SigtermAtRandomMomentsAlwaysLeavesWholeFiles) {
         EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
         if (::testing::Test::HasFatalFailure()) return;
     }
+}
+
+// ---- files that are not regular files
+// ------------------------------------------------------------------
+//
+// A FIFO at a path fragtuned reads used to block it in open() forever, signals unread. Each is now
+// refused with a message naming the path. The 30 s timeouts are only a backstop against the old
+// hang.
+
+void make_fifo(const fs::path& p) {
+    fs::create_directories(p.parent_path());
+    ASSERT_EQ(::mkfifo(p.c_str(), 0644), 0) << p << ": " << std::strerror(errno);
+}
+
+CommandResult run_fragtuned(std::vector<std::string> args) {
+    args.insert(args.begin(), FRAGTUNED_BIN);
+    return run_command(args, {}, 30s);
+}
+
+TEST(Faults, AFifoAsTheConfigurationIsRefusedByCheckConfig) {
+    TempDir tmp;
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    make_fifo(cfg);
+    const auto r = run_fragtuned({"--check-config", "--config", cfg.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find(cfg.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << r.err;
+}
+
+TEST(Faults, AFifoAsADropInIsRefusedByCheckConfig) {
+    TempDir tmp;
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    write_text(cfg, "[daemon]\ntick = \"5s\"\n");
+    const fs::path dropin = tmp.path() / "fragtune.toml.d/50-role.toml";
+    make_fifo(dropin);
+    const auto r = run_fragtuned({"--check-config", "--config", cfg.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find(dropin.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << r.err;
+}
+
+TEST(Faults, AFifoAsTheConfigurationStopsTheDaemonAtStart) {
+    FixtureMachine m;
+    make_fifo(m.path("/etc/fragtune/fragtune.toml"));
+    const auto r = run_fragtuned({"--root", m.root().string(), "--no-bus", "--mode", "active"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find("/etc/fragtune/fragtune.toml is a FIFO, not a regular file"),
+              std::string::npos)
+        << r.out << r.err;
+    EXPECT_FALSE(fs::exists(m.path(kState)));
+}
+
+TEST(Faults, AFifoInARecordingIsReportedByReplay) {
+    TempDir tmp;
+    const fs::path rec = tmp.path() / "rec";
+    make_fifo(rec / "00000001/tick");
+    const auto r =
+        run_fragtuned({"--replay", rec.string(), "--config", (tmp.path() / "none.toml").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("skipped 00000001: /tick is a FIFO, not a regular file"),
+              std::string::npos)
+        << r.out << r.err;
+
+    // And as the --config given to --replay.
+    const fs::path cfg = tmp.path() / "fragtune.toml";
+    make_fifo(cfg);
+    const auto c = run_fragtuned({"--replay", rec.string(), "--config", cfg.string()});
+    EXPECT_EQ(c.exit_code, 1) << c.out << c.err;
+    EXPECT_NE(c.err.find(cfg.string() + " is a FIFO, not a regular file"), std::string::npos)
+        << c.err;
+}
+
+TEST(Faults, AFifoAsTheStateFileIsRefusedAndLeftAlone) {
+    FixtureMachine m;
+    make_fifo(m.path(kState));
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready(30s)) << d.proc->log();
+    EXPECT_NE(d.proc->log().find("cannot read state file " + kState + ": " + kState +
+                                 " is a FIFO, not a regular file"),
+              std::string::npos)
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(30s), 0) << d.proc->log();
+    struct stat st {};
+    ASSERT_EQ(::lstat(m.path(kState).c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode));  // not overwritten: it is not ours to replace
+}
+
+TEST(Faults, AFifoInSysctlDIsReportedAndTheDaemonRuns) {
+    FixtureMachine m;
+    const std::string fifo = "/etc/sysctl.d/50-other.conf";
+    make_fifo(m.path(fifo));
+    FaultDaemon d(m);
+    ASSERT_TRUE(d.ready(30s)) << d.proc->log();
+    EXPECT_NE(d.proc->log().find(fifo + " is a FIFO, not a regular file"), std::string::npos)
+        << d.proc->log();
+    d.proc->signal(SIGTERM);
+    ASSERT_EQ(d.proc->wait(30s), 0) << d.proc->log();
 }
 
 }  // namespace

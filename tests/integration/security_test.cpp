@@ -121,6 +121,74 @@ TEST(Security, ADaemonGivenAnEscapingStatePathRefusesToStartAndWritesNothing) {
     EXPECT_FALSE(fs::exists("/escaped"));
 }
 
+// The files fragtuned writes are never under /proc, /sys or /dev, however the path is spelled.
+TEST(Security, WrittenPathsUnderKernelInterfacesAreRejected) {
+    struct Case {
+        std::string key, value;
+    };
+    const std::vector<Case> cases = {
+        {"daemon.persist_path", "/proc/sys/vm/x.conf"},
+        {"daemon.persist_path", "//proc/sys/vm/x.conf"},
+        {"daemon.persist_path", "/./sys/kernel/x.conf"},
+        {"daemon.state_path", "/proc/sys/vm/swappiness"},
+        {"daemon.state_path", "/sys/fs/cgroup/state.toml"},
+        {"daemon.state_path", "/dev/sda"},
+        {"metrics.textfile_path", "/proc/self/fragtune.prom"},
+    };
+    for (const auto& c : cases) {
+        const auto dot = c.key.find('.');
+        const std::string text =
+            "[" + c.key.substr(0, dot) + "]\n" + c.key.substr(dot + 1) + " = \"" + c.value + "\"\n";
+        SCOPED_TRACE(text);
+        const auto report = fragtune::check_config_text(text, "hostile.toml");
+        EXPECT_FALSE(report.ok());
+        EXPECT_TRUE(has_error_for(report, c.key));
+        auto problem = fragtune::path_value_problem(c.key, c.value);
+        ASSERT_TRUE(problem.has_value());
+        EXPECT_NE(problem->find("fragtuned writes this file"), std::string::npos) << *problem;
+    }
+    // Reading from there stays allowed (the kernel log source), and ordinary paths pass.
+    EXPECT_FALSE(fragtune::path_value_problem("signals.kmsg_path", "/dev/kmsg"));
+    EXPECT_FALSE(fragtune::path_value_problem("daemon.state_path", "/var/lib/fragtune/state.toml"));
+    EXPECT_FALSE(
+        fragtune::path_value_problem("daemon.persist_path", "/etc/sysctl.d/processes.conf"));
+}
+
+// --persist-path and --state-path get the checks of the keys they override: each refusal is a
+// usage error (exit 2) naming the flag and the value, and nothing is written.
+TEST(Security, PathFlagsGetTheChecksOfTheirConfigKeys) {
+    struct Case {
+        std::string flag, value, message;
+    };
+    const std::vector<Case> cases = {
+        {"--persist-path", "etc/sysctl.d/90-fragtune.conf", "expected an absolute path"},
+        {"--persist-path", "/etc/sysctl.d/../escaped.conf", "without \"..\""},
+        {"--persist-path", "/etc/sysctl.d/90-fragtune.txt", "must end in \".conf\""},
+        {"--persist-path", "/proc/sys/vm/min_free_kbytes", "must end in \".conf\""},
+        {"--persist-path", "/proc/sys/vm/x.conf", "is under /proc"},
+        {"--persist-path", "/sys/kernel/x.conf", "is under /sys"},
+        {"--state-path", "state.toml", "expected an absolute path"},
+        {"--state-path", "/var/lib/fragtune/../../escaped/state.toml", "without \"..\""},
+        {"--state-path", "/proc/sys/vm/swappiness", "is under /proc"},
+        {"--state-path", "/dev/null", "is under /dev"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.flag + " " + c.value);
+        FixtureMachine m;
+        Process p({FRAGTUNED_BIN, "--root", m.root().string(), "--no-bus", "--mode", "active",
+                   c.flag, c.value},
+                  {}, m.scratch() / "daemon.log");
+        EXPECT_EQ(p.wait(), 2) << p.log();
+        const std::string log = p.log();
+        EXPECT_NE(log.find("fragtuned: " + c.flag + ": "), std::string::npos) << log;
+        EXPECT_NE(log.find(c.value), std::string::npos) << log;
+        EXPECT_NE(log.find(c.message), std::string::npos) << log;
+        EXPECT_FALSE(fs::exists(m.path("/var/lib/fragtune/state.toml")));
+        EXPECT_FALSE(fs::exists(m.path("/etc/sysctl.d/90-fragtune.conf")));
+        EXPECT_FALSE(fs::exists(m.root() / "escaped"));
+    }
+}
+
 TEST(Security, KnobNamesComeOnlyFromTheTable) {
     for (const std::string& name : std::vector<std::string>{
              "../../kernel/core_pattern", "vm/../kernel/core_pattern", "min_free_kbytes/../../x",

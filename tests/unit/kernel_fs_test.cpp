@@ -1,10 +1,13 @@
 #include "fragtune/kernel_fs.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -103,6 +106,111 @@ TEST_F(KernelFsTest, RemovesOnlyOurStaleTemps) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(*r, 1);
     EXPECT_EQ(*kfs.list_dir("/etc/sysctl.d"), std::vector<std::string>{"10-other.conf"});
+}
+
+// ---- only regular files, bounded
+// ------------------------------------------------------------------------------
+
+// A FIFO used to block open() until a writer came. Now it is refused at once, by name. (ctest's
+// timeout is the backstop should it ever block again.)
+TEST_F(KernelFsTest, RefusesAFifoWithoutBlocking) {
+    ASSERT_EQ(::mkfifo((root_ / "fifo.conf").c_str(), 0644), 0);
+    auto r = KernelFs(root_).read("/fifo.conf");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().describe(),
+              "/fifo.conf is a FIFO, not a regular file: refused (it could block fragtuned)");
+}
+
+TEST_F(KernelFsTest, RefusesEveryOtherNonRegularFile) {
+    fs::create_directories(root_ / "dir.conf");
+    const std::string sock = (root_ / "sock.conf").string();
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    fs::create_symlink("/dev/zero", root_ / "zero.conf");  // would never end
+    KernelFs kfs(root_);
+    struct Case {
+        std::string path, what;
+    };
+    for (const auto& c :
+         std::vector<Case>{{"/dir.conf", "a directory"}, {"/zero.conf", "a character device"}}) {
+        auto r = kfs.read(c.path);
+        ASSERT_FALSE(r.ok()) << c.path;
+        EXPECT_NE(r.error().message.find(c.path + " is " + c.what + ", not a regular file"),
+                  std::string::npos)
+            << r.error().describe();
+    }
+    // A socket cannot be opened at all (ENXIO); still an error naming the path, at once.
+    auto s = kfs.read("/sock.conf");
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().describe().find("/sock.conf"), std::string::npos);
+    ::close(fd);
+}
+
+// systemd masks a sysctl.d file with a symlink to /dev/null: that reads as an empty file.
+TEST_F(KernelFsTest, TheNullDeviceReadsAsEmpty) {
+    fs::create_symlink("/dev/null", root_ / "masked.conf");
+    auto r = KernelFs(root_).read("/masked.conf", fragtune::kConfigFileLimits);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(*r, "");
+}
+
+TEST_F(KernelFsTest, RefusesFilesOverTheLimitNamingIt) {
+    std::ofstream(root_ / "big.toml") << std::string(2000, '#');
+    std::ofstream(root_ / "fits.toml") << std::string(1024, '#');
+    const fragtune::ReadLimits limits{1024, "test files"};
+    KernelFs kfs(root_);
+    auto r = kfs.read("/big.toml", limits);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().sys_errno, EFBIG);
+    EXPECT_EQ(r.error().message,
+              "/big.toml is 2000 bytes, over the 1 KiB limit for test files: refused");
+    auto ok = kfs.read("/fits.toml", limits);
+    ASSERT_TRUE(ok.ok()) << ok.error().describe();
+    EXPECT_EQ(ok->size(), 1024u);
+}
+
+TEST_F(KernelFsTest, NoFollowRefusesASymlinkButReadsTheFile) {
+    std::ofstream(root_ / "real.toml") << "x = 1\n";
+    fs::create_symlink(root_ / "real.toml", root_ / "link.toml");
+    const fragtune::ReadLimits own{4096, "own files", true};
+    KernelFs kfs(root_);
+    EXPECT_EQ(*kfs.read("/real.toml", own), "x = 1\n");
+    auto r = kfs.read("/link.toml", own);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("/link.toml is a symbolic link"), std::string::npos);
+    EXPECT_EQ(*kfs.read("/link.toml"), "x = 1\n");  // others follow links (sysctl.d, config)
+}
+
+// A large regular file (a big state file) is read into its own string: the per-thread buffer for
+// procfs files does not grow for it and keep the memory.
+TEST_F(KernelFsTest, ALargeRegularFileLeavesTheReadBufferSmall) {
+    const std::string big(8u << 20, 'x');
+    std::ofstream(root_ / "big") << big;
+    auto r = KernelFs(root_).read("/big");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, big);
+    EXPECT_LE(KernelFs::read_buffer_bytes(), KernelFs::kKeptReadBufferBytes);
+}
+
+// A procfs file larger than the kept size grows the buffer for that read only; it is given back.
+TEST_F(KernelFsTest, TheReadBufferIsGivenBackAfterALargeProcfsRead) {
+    KernelFs live("/");
+    auto r = live.read("/proc/kallsyms");
+    if (!r.ok() || r->size() <= KernelFs::kKeptReadBufferBytes)
+        GTEST_SKIP() << "no /proc/kallsyms larger than the kept buffer on this machine";
+    EXPECT_LE(KernelFs::read_buffer_bytes(), KernelFs::kKeptReadBufferBytes);
+    // All of it: kallsyms prints a page per read(), so a short read is not the end.
+    std::ifstream in("/proc/kallsyms");
+    const std::string whole{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    EXPECT_EQ(r->size(), whole.size());
+    EXPECT_EQ(r->back(), '\n');
+    // An ordinary procfs read afterwards still works with the small buffer.
+    auto small = live.read("/proc/self/status");
+    ASSERT_TRUE(small.ok());
+    EXPECT_NE(small->find("VmRSS"), std::string::npos);
 }
 
 }  // namespace

@@ -389,9 +389,10 @@ class FailingFs : public KernelFs {
   public:
     using KernelFs::KernelFs;
     int read_errno = 0, write_errno = 0;
-    Result<std::string> read(std::string_view path) const override {
+    Result<std::string> read(std::string_view path,
+                             const ReadLimits& limits = kKernelFileLimits) const override {
         if (read_errno) return make_error("injected", read_errno);
-        return KernelFs::read(path);
+        return KernelFs::read(path, limits);
     }
     Result<void> write_atomic(std::string_view path, std::string_view contents,
                               unsigned mode) const override {
@@ -418,6 +419,112 @@ TEST_F(StateFileIo, SaveFailureNamesPathAndKeepsErrno) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().sys_errno, EROFS);
     EXPECT_TRUE(contains(r.error().message, std::string(kPath))) << r.error().message;
+}
+
+// ---- the byte bound
+// ----------------------------------------------------------------------------------
+
+HistoryEntry typical_entry(uint64_t i) {
+    // About the size of the daemon's records: a rule and a reason with signal values.
+    return HistoryEntry{1714564800000000 + i * 2000000,
+                        Knob::min_free_kbytes,
+                        Action::raise,
+                        67584,
+                        101376,
+                        "atomic-failures",
+                        fmt::format("{} atomic order-1 failures in 2.0 s; free 61234 KiB vs min "
+                                    "watermark 45056 KiB; psi some avg10 3.21",
+                                    i % 97),
+                        true};
+}
+
+// At the documented maximum history_size (65536) the file used to be ~15 MB. Now it stays within
+// kMaxStateFileBytes, keeps the knobs and the newest records, and parses again.
+TEST(StateFile, RenderingAtMaxHistoryStaysWithinTheByteBound) {
+    PersistedState st = sample_state();
+    st.history.clear();
+    for (uint64_t i = 0; i < 65536; ++i) st.history.push_back(typical_entry(i));
+    const std::string text = render_state(st);
+    EXPECT_LE(text.size(), kMaxStateFileBytes);
+    EXPECT_GT(text.size(), kMaxStateFileBytes - 4096);  // filled, not cut early
+    auto back = parse_state(text, "s", 65536);
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    for (const auto& t : kTunables) EXPECT_EQ(back->knob(t.knob), st.knob(t.knob)) << t.name;
+    ASSERT_GT(back->history.size(), 3000u);
+    ASSERT_LT(back->history.size(), 65536u);
+    // The newest records, in order, oldest dropped first.
+    const std::size_t kept = back->history.size();
+    for (std::size_t i = 0; i < kept; ++i)
+        ASSERT_EQ(back->history[i], st.history[65536 - kept + i]) << i;
+    std::printf("state file at history_size 65536: %zu bytes, %zu records kept\n", text.size(),
+                kept);
+}
+
+// Hostile sizes: reasons of 100 KiB in the knobs and in every record still give a file within the
+// bound, each string cut at a character boundary with an ellipsis.
+TEST(StateFile, HugeStringsAreCutAndTheFileStaysWithinTheBound) {
+    PersistedState st = sample_state();
+    const std::string huge =
+        std::string(100 * 1024 - 1, 'x') + "\u00e9";  // a 2-byte char at the end
+    for (auto& k : st.knobs) {
+        k.status = KnobStatus::conflict;
+        k.status_reason = huge;
+    }
+    for (auto& h : st.history) h.reason = h.rule = huge;
+    for (int i = 0; i < 300; ++i)
+        st.history.push_back(HistoryEntry{static_cast<uint64_t>(i), Knob::swappiness, Action::raise,
+                                          i, i + 1, huge, huge, true});
+    const std::string text = render_state(st);
+    EXPECT_LE(text.size(), kMaxStateFileBytes);
+    auto back = parse_state(text, "s", 1000);
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    for (const auto& k : back->knobs) {
+        EXPECT_LE(k.status_reason.size(), kMaxStateTextBytes);
+        EXPECT_TRUE(k.status_reason.ends_with("\u2026"));
+    }
+    ASSERT_FALSE(back->history.empty());
+    EXPECT_EQ(back->history.back().realtime_usec, 299u);
+    EXPECT_EQ(back->history.back().reason, state_text(huge));
+    // Cutting never splits a character.
+    const std::string cut =
+        state_text(std::string(kMaxStateTextBytes - 4, 'a') + "\u00e9\u00e9\u00e9");
+    EXPECT_LE(cut.size(), kMaxStateTextBytes);
+    EXPECT_EQ(cut, std::string(kMaxStateTextBytes - 4, 'a') + "\u2026");
+    EXPECT_EQ(state_text("short \xff"), "short \uFFFD");
+}
+
+TEST_F(StateFileIo, AFileOverTheByteBoundIsRefusedAndLeftUntouched) {
+    PersistedState st = sample_state();
+    std::string text = render_state(st);
+    text += "# padding\n" + std::string(kMaxStateFileBytes, '#') + "\n";  // still valid TOML
+    put("var/lib/fragtune/state.toml", text);
+    auto l = load_state(KernelFs(root_), kPath);
+    EXPECT_EQ(l.status, StateLoadStatus::unreadable);
+    ASSERT_TRUE(l.error);
+    EXPECT_TRUE(contains(l.error->message, std::string(kPath) + " is " +
+                                               std::to_string(text.size()) +
+                                               " bytes, over the 1 MiB limit for state files"))
+        << l.error->message;
+    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_EQ(get("var/lib/fragtune/state.toml"), text);
+}
+
+TEST_F(StateFileIo, AFifoOrASymlinkAsTheStateFileIsRefused) {
+    fs::create_directories(root_ / "var/lib/fragtune");
+    ASSERT_EQ(::mkfifo((root_ / "var/lib/fragtune/state.toml").c_str(), 0600), 0);
+    auto l = load_state(KernelFs(root_), kPath);
+    EXPECT_EQ(l.status, StateLoadStatus::unreadable);
+    ASSERT_TRUE(l.error);
+    EXPECT_TRUE(contains(l.error->message, "is a FIFO, not a regular file")) << l.error->message;
+    EXPECT_FALSE(l.may_overwrite());
+
+    fs::remove(root_ / "var/lib/fragtune/state.toml");
+    put("elsewhere.toml", render_state(sample_state()));
+    fs::create_symlink(root_ / "elsewhere.toml", root_ / "var/lib/fragtune/state.toml");
+    auto s = load_state(KernelFs(root_), kPath);
+    EXPECT_EQ(s.status, StateLoadStatus::unreadable);
+    ASSERT_TRUE(s.error);
+    EXPECT_TRUE(contains(s.error->message, "is a symbolic link")) << s.error->message;
 }
 
 // ---- bridging

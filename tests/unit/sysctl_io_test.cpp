@@ -58,11 +58,12 @@ class FaultFs : public KernelFs {
     std::map<std::string, int> read_errno;       // path -> errno read() fails with
     mutable std::vector<std::string> writes;     // "path=data" for every attempted write
 
-    Result<std::string> read(std::string_view path) const override {
+    Result<std::string> read(std::string_view path,
+                             const ReadLimits& limits = kKernelFileLimits) const override {
         if (auto it = read_errno.find(std::string(path)); it != read_errno.end())
             return make_error("injected read failure of " + std::string(path), it->second);
         if (auto it = read_as.find(std::string(path)); it != read_as.end()) return it->second;
-        return KernelFs::read(path);
+        return KernelFs::read(path, limits);
     }
     Result<void> write_existing(std::string_view path, std::string_view data) const override {
         writes.push_back(std::string(path) + "=" + std::string(data));
