@@ -736,6 +736,14 @@ std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bo
             if (lo <= cur)
                 return refuse(t, k, cur, target, "safety-low-watermark",
                               fmt::format("{}; refused: {}", p.reason, numbers));
+            // From below the bounds (a knob lowered under its baseline, then unpinned) the largest
+            // safe value may still lie under the bounds' minimum: writing it would be refused as
+            // out of range and mark the knob failed, so the raise is refused here instead.
+            if (lo < b.min)
+                return refuse(t, k, cur, target, "safety-low-watermark",
+                              fmt::format("{}; refused: {}; the largest safe value {} KiB is "
+                                          "below the bounds' minimum {} KiB",
+                                          p.reason, numbers, lo, b.min));
             notes += fmt::format("; limited to {} KiB by the safety guard: {}", lo, numbers);
             target = lo;
         }

@@ -1248,6 +1248,29 @@ TEST(Controller, AKnobBelowItsBaselineIsMovedIntoTheBoundsNotFailed) {
     EXPECT_EQ(dw->new_value, 100) << format_decision(*dw);
 }
 
+// From below its baseline, with memory tight: the largest safe value lies between the live value and
+// the bounds' minimum. Writing it would be refused as out of range (and the knob marked failed), so
+// the guard refuses the raise instead, saying why.
+TEST(Controller, ASafeValueUnderTheBoundsIsRefusedNotWritten) {
+    Sample s = calm_sample(10 * kSec);
+    s.zoneinfo = live_zones(17300, 8100);  // 117 MiB free: safe up to ~40 MiB of min_free_kbytes
+    Config c;
+    auto st = initial_state(s, c);
+    auto& ks = st.knob(Knob::min_free_kbytes);
+    ASSERT_EQ(ks.baseline, 67584);
+    ks.last_written = 20000;
+    s.knobs[index(Knob::min_free_kbytes)] = 20000;
+    s.mono_usec += kTick;
+    s.signals.atomic_failures_by_order = {{1, 2}};
+    auto d = find(decide(s, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->action, Action::refuse) << format_decision(*d);
+    EXPECT_FALSE(d->apply);
+    EXPECT_EQ(d->rule, "safety-low-watermark");
+    EXPECT_NE(d->reason.find("below the bounds' minimum 67584 KiB"), std::string::npos)
+        << d->reason;
+}
+
 // A lower from below the minimum would be clamped upwards: that is no move, and nothing is written.
 TEST(Controller, AClampThatWouldTurnTheMoveAroundIsNoMove) {
     Sample s = calm_sample(10 * kSec);
