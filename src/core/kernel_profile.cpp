@@ -16,8 +16,8 @@ namespace fragtune {
 namespace {
 
 constexpr std::string_view kOsrelease = "/proc/sys/kernel/osrelease";
-constexpr std::string_view kPmdSize = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size";
-constexpr std::string_view kVfsDenom = "/proc/sys/vm/vfs_cache_pressure_denom";
+constexpr std::string_view kPmdSize = kHpagePmdSizePath;
+constexpr std::string_view kVfsDenom = kVfsCachePressureDenomPath;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))

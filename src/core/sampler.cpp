@@ -22,7 +22,7 @@ constexpr std::string_view kBuddyinfo = "/proc/buddyinfo";
 constexpr std::string_view kZoneinfo = "/proc/zoneinfo";
 constexpr std::string_view kVmstat = "/proc/vmstat";
 constexpr std::string_view kMeminfo = "/proc/meminfo";
-constexpr std::string_view kVfsDenom = "/proc/sys/vm/vfs_cache_pressure_denom";
+constexpr std::string_view kVfsDenom = kVfsCachePressureDenomPath;
 
 // Reads and parses one mandatory file; both failure kinds name the file (KernelFs and the parsers
 // put the path in their messages).

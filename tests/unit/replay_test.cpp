@@ -1,5 +1,7 @@
 #include "fragtune/replay.hpp"
 
+#include "fragtune/kernel_profile.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -80,6 +82,23 @@ TEST_F(RecordReplay, RecordedTicksReplayIntoTheSameDecisionsAsLive) {
     const std::string text = format_replay(*r);
     EXPECT_NE(text.find("+2.0s vm.min_free_kbytes 67584 -> "), std::string::npos) << text;
     EXPECT_NE(text.find("3 ticks replayed"), std::string::npos) << text;
+}
+
+// A recording carries what the kernel profile is resolved from: a tick recorded on a 64 KiB-page
+// arm64 machine resolves to 64 KiB pages and huge-page order 13 again, not to the 4 KiB default.
+TEST_F(RecordReplay, ARecordingKeepsThePageSizeOfTheKernelProfile) {
+    const fs::path arm = dir_ / "arm";
+    fs::copy(fs::path(FRAGTUNE_FIXTURES_DIR) / "arm64-64k-6.8", arm, fs::copy_options::recursive);
+    const KernelFs live(arm);
+    const KernelProfile source = resolve_kernel_profile(live);
+    ASSERT_EQ(source.page_size_bytes, 65536u);
+    const fs::path rec = dir_ / "rec";
+    ASSERT_TRUE(record_tick(live, rec, 0, 1'000'000, {}, "/proc/pressure/memory").ok());
+    EXPECT_TRUE(fs::exists(rec / ("00000000" + std::string(kHpagePmdSizePath))));
+    const KernelProfile replayed = resolve_kernel_profile(KernelFs(rec / "00000000"));
+    EXPECT_EQ(replayed.page_size_bytes, 65536u);
+    EXPECT_EQ(replayed.hpage_pmd_order, 13);
+    EXPECT_EQ(replayed.release, source.release);
 }
 
 TEST_F(RecordReplay, BrokenTicksAreSkippedWithTheirReason) {
