@@ -44,6 +44,7 @@ struct Daemon::Impl {
     Mode mode = Mode::active;
     PersistedState persisted;    // as last loaded or saved
     bool may_save_state = true;  // false when the file on disk must not be overwritten
+    bool originals_from_state = false;  // the originals came from a loaded state file
     std::deque<HistoryEntry> history;
     std::vector<ConflictInfo> conflicts;
     std::string persisted_text;  // last sysctl.d contents written (to skip identical rewrites)
@@ -136,6 +137,14 @@ Result<void> Daemon::start(uint64_t mono_usec) {
                          cfg.daemon.state_path);
             break;
         case StateLoadStatus::corrupt:
+            if (options_.restore_only) {
+                // The originals are in that file only: leave it where it is for a person to read,
+                // and record nothing from live (possibly tuned) values in its place.
+                spdlog::error("{}; no originals to restore, the file is left as it is",
+                              st.error->describe());
+                impl_->may_save_state = false;
+                break;
+            }
             spdlog::error("{}; starting fresh, the file is kept as {}.corrupt", st.error->describe(),
                           cfg.daemon.state_path);
             if (auto r = set_aside_state_file(fs_, cfg.daemon.state_path); !r) {
@@ -150,6 +159,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
             impl_->may_save_state = false;
             break;
     }
+    impl_->originals_from_state = st.status == StateLoadStatus::loaded;
     if (st.status == StateLoadStatus::loaded) {
         adopt_persisted(impl_->state, st.state, cfg);
         impl_->persisted = st.state;
@@ -401,6 +411,12 @@ void Daemon::save_state_now() {
 
 Result<void> Daemon::restore_originals(std::string_view why) {
     if (!impl_) return make_error("the daemon is not started");
+    // --restore without a loaded state file knows no originals (the ones initial_state() took are
+    // today's live values): it writes nothing, neither the kernel nor either file.
+    if (options_.restore_only && !impl_->originals_from_state) {
+        spdlog::info("{}: no originals known, nothing written", why);
+        return {};
+    }
     end_all_observed();
     std::vector<std::string> errors;
     std::size_t restored = 0;

@@ -295,6 +295,25 @@ TEST(Daemon, RestoreCommandWithoutAStateFileRestoresNothingAndRecordsNothing) {
     EXPECT_FALSE(std::filesystem::exists(m.path("/var/lib/fragtune/state.toml")));
 }
 
+// A corrupt state file holds the only record of the originals: --restore (run by the package's
+// prerm) leaves it in place, writes nothing, and records no live (tuned) value as an original.
+TEST(Daemon, RestoreCommandWithACorruptStateFileChangesNothing) {
+    FixtureMachine m;
+    m.set_knob("min_free_kbytes", kOriginalMinFree + 1000);
+    const auto state = m.path("/var/lib/fragtune/state.toml");
+    std::filesystem::create_directories(state.parent_path());
+    { std::ofstream(state) << "this is [not toml\n"; }
+    const std::string before = read_text(state);
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    ASSERT_EQ(restore.wait(), 0) << restore.log();
+    EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree + 1000);
+    EXPECT_NE(restore.log().find("no originals to restore, the file is left as it is"), std::string::npos)
+        << restore.log();
+    EXPECT_EQ(read_text(state), before);
+    EXPECT_FALSE(std::filesystem::exists(m.path("/var/lib/fragtune/state.toml.corrupt")));
+    EXPECT_FALSE(std::filesystem::exists(m.path("/etc/sysctl.d/90-fragtune.conf")));
+}
+
 TEST(Daemon, AValueChangedBySomeoneElsePinsTheKnob) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"});
