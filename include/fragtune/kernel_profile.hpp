@@ -68,8 +68,10 @@ struct KernelProfile {
 
 // The files the profile is resolved from besides osrelease (also recorded by --record, so that a
 // replay resolves the same profile): the huge-page size tells the page size of a captured tree.
-inline constexpr std::string_view kHpagePmdSizePath = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size";
-inline constexpr std::string_view kVfsCachePressureDenomPath = "/proc/sys/vm/vfs_cache_pressure_denom";
+inline constexpr std::string_view kHpagePmdSizePath =
+    "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size";
+inline constexpr std::string_view kVfsCachePressureDenomPath =
+    "/proc/sys/vm/vfs_cache_pressure_denom";
 
 // Pure: the profile of a kernel from its release string and page size (0: 4096). `pmd_size_bytes`
 // (/sys/kernel/mm/transparent_hugepage/hpage_pmd_size), when known, gives the huge-page order

@@ -24,8 +24,12 @@ bool is_tick_dir_name(std::string_view n) {
 
 const std::vector<std::string>& recorded_files() {
     static const std::vector<std::string> files = [] {
-        std::vector<std::string> f = {"/proc/buddyinfo", "/proc/zoneinfo", "/proc/vmstat", "/proc/meminfo",
-                                      "/proc/sys/kernel/osrelease", std::string(kHpagePmdSizePath),
+        std::vector<std::string> f = {"/proc/buddyinfo",
+                                      "/proc/zoneinfo",
+                                      "/proc/vmstat",
+                                      "/proc/meminfo",
+                                      "/proc/sys/kernel/osrelease",
+                                      std::string(kHpagePmdSizePath),
                                       std::string(kVfsCachePressureDenomPath)};
         for (const auto& t : kTunables) f.emplace_back(t.proc_path);
         return f;

@@ -112,8 +112,8 @@ public:
     Result<void> restore();
     // Re-reads the configuration; on errors the old configuration keeps running and the errors are
     // returned (file:line:col each). A valid file is applied; the keys that only take effect at a
-    // restart (keep_restart_keys() in daemon.cpp) keep their running values, and each one the file changed is returned
-    // (and logged) as a note: the key, old and new value, "needs a restart".
+    // restart (keep_restart_keys() in daemon.cpp) keep their running values, and each one the file
+    // changed is returned (and logged) as a note: the key, old and new value, "needs a restart".
     Result<std::vector<std::string>> reload();
 
     void set_listener(DaemonListener* listener) { listener_ = listener; }

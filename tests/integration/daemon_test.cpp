@@ -304,10 +304,12 @@ TEST(Daemon, RestoreCommandWithACorruptStateFileChangesNothing) {
     std::filesystem::create_directories(state.parent_path());
     { std::ofstream(state) << "this is [not toml\n"; }
     const std::string before = read_text(state);
-    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {},
+                    m.scratch() / "restore.log");
     ASSERT_EQ(restore.wait(), 0) << restore.log();
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree + 1000);
-    EXPECT_NE(restore.log().find("no originals to restore, the file is left as it is"), std::string::npos)
+    EXPECT_NE(restore.log().find("no originals to restore, the file is left as it is"),
+              std::string::npos)
         << restore.log();
     EXPECT_EQ(read_text(state), before);
     EXPECT_FALSE(std::filesystem::exists(m.path("/var/lib/fragtune/state.toml.corrupt")));

@@ -1248,9 +1248,9 @@ TEST(Controller, AKnobBelowItsBaselineIsMovedIntoTheBoundsNotFailed) {
     EXPECT_EQ(dw->new_value, 100) << format_decision(*dw);
 }
 
-// From below its baseline, with memory tight: the largest safe value lies between the live value and
-// the bounds' minimum. Writing it would be refused as out of range (and the knob marked failed), so
-// the guard refuses the raise instead, saying why.
+// From below its baseline, with memory tight: the largest safe value lies between the live value
+// and the bounds' minimum. Writing it would be refused as out of range (and the knob marked
+// failed), so the guard refuses the raise instead, saying why.
 TEST(Controller, ASafeValueUnderTheBoundsIsRefusedNotWritten) {
     Sample s = calm_sample(10 * kSec);
     s.zoneinfo = live_zones(17300, 8100);  // 117 MiB free: safe up to ~40 MiB of min_free_kbytes
