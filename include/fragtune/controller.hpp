@@ -54,7 +54,8 @@ struct ControllerState {
     uint64_t managed_pages_total = 0;     // to tell kernel recalculation (memory hotplug) from admins
     uint64_t user_zone_high_pages = 0;    // summed high watermarks (DMA..Normal) of the previous tick
     // The last min_free_kbytes fragtune wrote: the kernel's user_min_free_kbytes, below which its
-    // own recalculation does not lower the value (none: never written by us).
+    // own recalculation does not lower the value (none: never written by us). Set by real writes
+    // only (record_applied, not record_observed); seeded at start from the state file.
     std::optional<int64_t> user_min_free_kbytes;
     uint8_t atomic_failure_history = 0;   // bit i set: tick -i had atomic failures of order <= max order;
                                           // cleared when a min_free_kbytes change is applied
@@ -110,7 +111,12 @@ ControllerState initial_state(const Sample& first, const Config& config);
 Step decide(const Sample& sample, const ControllerState& state, const Config& config);
 
 // Outcome reporting from the daemon (pure state transitions).
+// record_applied: `value` was really written to the kernel (it also becomes the kernel's
+// user_min_free_kbytes for min_free_kbytes). record_observed: observe mode books a decision as if
+// written so the controller does not propose it again, but the kernel never saw it, so
+// user_min_free_kbytes is left alone.
 void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec);
+void record_observed(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec);
 void record_failed(ControllerState& state, Knob k, std::string reason, uint64_t mono_usec);
 
 // ---- safety guard helpers (also used by persistence: never persist an unsafe value) ---------------

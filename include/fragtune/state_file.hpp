@@ -153,8 +153,8 @@ PersistedState snapshot_state(const ControllerState& state,
 
 // At start, after initial_state(): persisted originals replace the live values found (they are the
 // truth for restore), the baseline follows the original unless configured, last_written is
-// restored, and pinned/conflict statuses come back (unless the knob is now unsupported or disabled,
-// which win).
+// restored (for min_free_kbytes also as user_min_free_kbytes), and pinned/conflict statuses come
+// back (unless the knob is now unsupported or disabled, which win).
 void adopt_persisted(ControllerState& state, const PersistedState& persisted, const Config& config);
 
 }  // namespace fragtune

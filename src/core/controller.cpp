@@ -1099,13 +1099,14 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
     return step;
 }
 
-void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec) {
+namespace {
+
+void book_write(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec) {
     auto& ks = state.knob(k);
     // Compared with what was there before: our last write, else the value found at start.
     std::optional<int64_t> before = ks.last_written ? ks.last_written : ks.original;
     bool changed = !before || *before != value;
     ks.last_written = value;
-    if (k == Knob::min_free_kbytes) state.user_min_free_kbytes = value;
     if (ks.status == KnobStatus::failed) {
         ks.status = KnobStatus::tuning;
         ks.status_reason.clear();
@@ -1122,6 +1123,17 @@ void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono
         state.min_dip_history = 0;
         state.atomic_failure_history = 0;
     }
+}
+
+}  // namespace
+
+void record_applied(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec) {
+    book_write(state, k, value, mono_usec);
+    if (k == Knob::min_free_kbytes) state.user_min_free_kbytes = value;
+}
+
+void record_observed(ControllerState& state, Knob k, int64_t value, uint64_t mono_usec) {
+    book_write(state, k, value, mono_usec);
 }
 
 void record_failed(ControllerState& state, Knob k, std::string reason, uint64_t mono_usec) {

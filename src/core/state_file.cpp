@@ -503,7 +503,13 @@ void adopt_persisted(ControllerState& state, const PersistedState& persisted,
             ks.original = pk.original;
             if (!config.knob(t.knob).baseline) ks.baseline = *pk.original;
         }
-        if (pk.last_written) ks.last_written = pk.last_written;
+        if (pk.last_written) {
+            ks.last_written = pk.last_written;
+            // Saved from real writes only (real_state()): what the kernel still holds as its
+            // user_min_free_kbytes from our last run, so a hotplug recalculation right after a
+            // restart is judged against it.
+            if (t.knob == Knob::min_free_kbytes) state.user_min_free_kbytes = pk.last_written;
+        }
         if (persists(pk.status) &&
             (ks.status == KnobStatus::tuning || ks.status == KnobStatus::failed)) {
             ks.status = pk.status;

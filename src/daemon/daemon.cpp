@@ -346,7 +346,7 @@ void Daemon::book_observed(const Decision& d, uint64_t mono_usec) {
         if (!real) return;
         o = Impl::Observed{d.new_value, *real, impl_->state.knob(d.knob).last_written};
     }
-    record_applied(impl_->state, d.knob, d.new_value, mono_usec);
+    record_observed(impl_->state, d.knob, d.new_value, mono_usec);
     o->value = d.new_value;
     if (o->value == o->real) end_observed(d.knob);  // back where the machine really is
 }

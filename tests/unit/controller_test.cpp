@@ -1052,6 +1052,33 @@ TEST(Controller, KernelRecalculationAfterHotplugIsAdoptedAsBaseline) {
     EXPECT_EQ(p->action, Action::pin);
 }
 
+TEST(Controller, AnObservedWriteIsNotTheKernelsUserMinFreeKbytes) {
+    // Observe mode books 50000 without writing it: the kernel's user_min_free_kbytes stays unset,
+    // so when the daemon drops the overlay (the real value moved) and memory is hot-added, the
+    // kernel's recalculation is adopted, not judged against a value the kernel never saw.
+    Sample s = small_sample(10 * kSec, 40496);
+    Config c;
+    auto st = initial_state(s, c);
+    record_observed(st, Knob::min_free_kbytes, 50000, 11 * kSec);
+    EXPECT_EQ(st.knob(Knob::min_free_kbytes).last_written, 50000);
+    EXPECT_FALSE(st.user_min_free_kbytes);
+    st.knob(Knob::min_free_kbytes).last_written.reset();  // Daemon::end_observed
+
+    Sample up = small_sample(12 * kSec, 0);
+    up.zoneinfo.zones.push_back(zone("Normal", 100000, 300, 900, 1500, 102400));
+    const int64_t kernel_up =
+        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, 0, 3085 - 4585)
+            .with_thp();
+    up.knobs[index(Knob::min_free_kbytes)] = kernel_up;
+    auto d = find(decide(up, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->rule, "kernel-recalculated") << format_decision(*d);
+
+    // A real write does set it.
+    record_applied(st, Knob::min_free_kbytes, 50000, 13 * kSec);
+    EXPECT_EQ(st.user_min_free_kbytes, 50000);
+}
+
 TEST(Controller, LowmemReserveCountsInTheSafetyHeadroom) {
     // DMA32 protects 20000 pages from allocations that could use Normal. Free lowmem just covers
     // the predicted low watermarks plus the margin without it, not with it: the raise is refused.

@@ -558,6 +558,29 @@ TEST(StateFileBridge, OriginalsAreNeverOverwrittenByALaterStart) {
     EXPECT_EQ(snapshot_state(wrong, {}, saved).knob(Knob::vfs_cache_pressure).original, 100);
 }
 
+TEST(StateFileBridge, ARestartKeepsTheKernelsUserMinFreeKbytes) {
+    // min_free_kbytes 50000 written by the last run: the kernel still holds it as
+    // user_min_free_kbytes, and the restarted controller must know (check_owner() after hotplug).
+    ControllerState before;
+    before.knob(Knob::min_free_kbytes).original = 40000;
+    before.knob(Knob::min_free_kbytes).last_written = 50000;
+    before.user_min_free_kbytes = 50000;
+    PersistedState saved = snapshot_state(before, {}, PersistedState{});
+    auto reloaded = parse_state(render_state(saved), "state.toml");
+    ASSERT_TRUE(reloaded) << reloaded.error().describe();
+
+    ControllerState after;
+    after.knob(Knob::min_free_kbytes).original = 50000;
+    Config config;
+    adopt_persisted(after, *reloaded, config);
+    EXPECT_EQ(after.user_min_free_kbytes, 50000);
+
+    // Never written (no last_written saved): stays unset.
+    ControllerState fresh;
+    adopt_persisted(fresh, PersistedState{}, config);
+    EXPECT_FALSE(fresh.user_min_free_kbytes);
+}
+
 TEST(StateFileBridge, ConfiguredBaselineWinsAndStatusesComeBackUnlessNowDisabled) {
     PersistedState saved;
     saved.knob(Knob::swappiness).original = 60;
