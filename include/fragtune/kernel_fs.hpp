@@ -93,7 +93,8 @@ public:
     // number removed.
     virtual Result<int> remove_stale_temps(std::string_view dir) const;
 
-    // Creates `dir` (and parents) with `mode` if missing.
+    // Creates `dir` (and parents) if missing and gives the new `dir` exactly `mode` (umask aside);
+    // an existing `dir` is left as it is, mode included.
     virtual Result<void> make_dirs(std::string_view dir, unsigned mode = 0755) const;
 
 protected:

@@ -271,9 +271,14 @@ Result<void> KernelFs::make_dirs(std::string_view dir, unsigned mode) const {
     auto full = resolve(dir);
     if (!full) return full.error();
     std::error_code ec;
-    std::filesystem::create_directories(*full, ec);
+    // True only if `dir` itself was created here. An existing directory keeps its mode: the state
+    // path may sit in /var/tmp (1777), which must not become 0700 and lose its sticky bit.
+    const bool created = std::filesystem::create_directories(*full, ec);
     if (ec) return make_error(fmt::format("cannot create directory {}", dir), ec.value());
-    if (mode != 0755) ::chmod(full->c_str(), mode & 07777);
+    if (created && ::chmod(full->c_str(), mode & 07777) != 0)
+        return make_error(
+            fmt::format("cannot set mode {:04o} on the new directory {}", mode & 07777, dir),
+            errno);
     return {};
 }
 

@@ -86,6 +86,31 @@ TEST_F(KernelFsTest, WriteAtomicReplacesWithModeAndLeavesNoTemp) {
     EXPECT_EQ(*names, std::vector<std::string>{"90-fragtune.conf"});
 }
 
+TEST_F(KernelFsTest, MakeDirsSetsTheModeOfANewDirectoryOnlyAndKeepsAnExistingOnes) {
+    KernelFs kfs(root_);
+    // An existing sticky world-writable directory (/var/tmp) keeps 1777 when a 0700 state
+    // directory is asked for at that path (--state-path /var/tmp/state.toml).
+    fs::create_directories(root_ / "var/tmp");
+    ASSERT_EQ(::chmod((root_ / "var/tmp").c_str(), 01777), 0);
+    ASSERT_TRUE(kfs.make_dirs("/var/tmp", 0700).ok());
+    struct stat st {};
+    ASSERT_EQ(::stat((root_ / "var/tmp").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 01777u);
+
+    // A directory created here gets exactly the mode asked for, whatever the umask.
+    const mode_t old_umask = ::umask(0077);
+    auto r = kfs.make_dirs("/var/tmp/fragtune/state", 0755);
+    ::umask(old_umask);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    ASSERT_EQ(::stat((root_ / "var/tmp/fragtune/state").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    ASSERT_TRUE(kfs.make_dirs("/var/lib/fragtune", 0700).ok());
+    ASSERT_EQ(::stat((root_ / "var/lib/fragtune").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    ASSERT_EQ(::stat((root_ / "var/tmp").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 01777u);
+}
+
 TEST_F(KernelFsTest, WriteAtomicFailureLeavesOldFile) {
     KernelFs kfs(root_);
     ASSERT_TRUE(kfs.make_dirs("/etc/sysctl.d").ok());

@@ -347,14 +347,25 @@ TEST_F(StateFileIo, AbsentFileIsAnEmptyStateNotAnError) {
 
 TEST_F(StateFileIo, SaveCreatesPrivateDirAndFileAndLoadsBack) {
     KernelFs kfs(root_);
+    ASSERT_TRUE(save_state(kfs, kPath, sample_state()).ok());
+    EXPECT_EQ(mode("var/lib/fragtune"), 0700u);  // created here
+    EXPECT_EQ(mode("var/lib/fragtune/state.toml"), 0600u);
     put("var/lib/fragtune/.state.toml.fragtune-tmp", "half a file");  // a crash mid-save
     ASSERT_TRUE(save_state(kfs, kPath, sample_state()).ok());
-    EXPECT_EQ(mode("var/lib/fragtune"), 0700u);
-    EXPECT_EQ(mode("var/lib/fragtune/state.toml"), 0600u);
     EXPECT_FALSE(fs::exists(root_ / "var/lib/fragtune/.state.toml.fragtune-tmp"));
     auto l = load_state(kfs, kPath);
     ASSERT_EQ(l.status, StateLoadStatus::loaded) << (l.error ? l.error->describe() : "");
     expect_same(sample_state(), l.state);
+}
+
+TEST_F(StateFileIo, SaveKeepsTheModeOfAnExistingDirectory) {
+    // --state-path /var/tmp/state.toml: /var/tmp is shared (1777) and must stay so.
+    KernelFs kfs(root_);
+    fs::create_directories(root_ / "var/tmp");
+    ASSERT_EQ(::chmod((root_ / "var/tmp").c_str(), 01777), 0);
+    ASSERT_TRUE(save_state(kfs, "/var/tmp/state.toml", sample_state()).ok());
+    EXPECT_EQ(mode("var/tmp"), 01777u);
+    EXPECT_EQ(mode("var/tmp/state.toml"), 0600u);
 }
 
 TEST_F(StateFileIo, CorruptFileNamesFileLineColumnAndCanBeSetAside) {
