@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "fragtune/tunables.hpp"
+#include "fragtune/utf8.hpp"
 
 namespace fragtune::ctl {
 namespace {
@@ -74,30 +75,10 @@ nlohmann::json optional_json(std::optional<int64_t> v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-// Strings from the bus go into JSON as given, but must be valid UTF-8 for nlohmann to dump them;
-// the daemon only sends ASCII and file names, so replace invalid bytes rather than throw.
+// nlohmann's dump() throws on invalid UTF-8; bus strings may carry kernel-log task names and file
+// names, which are bytes.
 std::string json_safe(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        auto c = static_cast<unsigned char>(s[i]);
-        size_t len = c < 0x80           ? 1
-                     : (c >> 5) == 0x6  ? 2
-                     : (c >> 4) == 0xe  ? 3
-                     : (c >> 3) == 0x1e ? 4
-                                        : 0;
-        bool ok = len > 0 && i + len <= s.size();
-        for (size_t j = 1; ok && j < len; ++j)
-            ok = (static_cast<unsigned char>(s[i + j]) & 0xc0) == 0x80;
-        if (ok) {
-            out.append(s.substr(i, len));
-            i += len;
-        } else {
-            out += '?';
-            ++i;
-        }
-    }
-    return out;
+    return valid_utf8(s);
 }
 
 }  // namespace

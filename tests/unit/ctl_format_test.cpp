@@ -225,13 +225,33 @@ TEST(CtlFormat, JsonSurvivesInvalidUtf8AndNonFiniteSignals) {
     st.summary = "bad \xff\xfe bytes";
     st.signals = {{"nan", std::numeric_limits<double>::quiet_NaN()}};
     auto j = to_json(st);
-    EXPECT_EQ(j["summary"], "bad ?? bytes");
+    EXPECT_EQ(j["summary"], "bad \xef\xbf\xbd\xef\xbf\xbd bytes");  // U+FFFD each
     EXPECT_TRUE(j["signals"]["nan"].is_null());
     EXPECT_NO_THROW((void)j.dump());
     EXPECT_EQ(mode_event_json(kMay1Noon, "active").dump(),
               R"({"event":"ModeChanged","mode":"active","realtime_usec":1714564800000000})");
     auto a = alloc_failure_event_json(kMay1Noon, 2, "t\xc3\xa9st", true);
     EXPECT_EQ(a["task"], "t\xc3\xa9st");  // valid UTF-8 passes unchanged
+}
+
+TEST(CtlFormat, JsonSurvivesOverlongFormsAndSurrogates) {
+    // Lead and continuation bytes look right but the sequences are not UTF-8: an overlong '/'
+    // (C0 AF), an overlong NUL in three bytes (E0 80 80), a UTF-16 surrogate (ED A0 80) and a code
+    // point above U+10FFFF (F4 90 80 80). nlohmann's dump() throws type_error 316 on each.
+    for (std::string_view bad :
+         {"a\xc0\xaf", "a\xe0\x80\x80", "a\xed\xa0\x80", "a\xf4\x90\x80\x80"}) {
+        const std::string raw(bad);
+        EXPECT_THROW((void)nlohmann::json(raw).dump(), nlohmann::json::type_error);
+        auto a = alloc_failure_event_json(kMay1Noon, 2, raw, true);
+        std::string out;
+        EXPECT_NO_THROW(out = a.dump()) << "input " << raw.size() << " bytes";
+        const std::string task = a["task"];
+        EXPECT_EQ(task.front(), 'a');
+        EXPECT_NE(task.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD in place of the bytes
+        StatusView st;
+        st.summary = raw;
+        EXPECT_NO_THROW((void)to_json(st).dump());
+    }
 }
 
 TEST(CtlFormat, BusErrorsBecomeAdviceAndExitCodes) {
