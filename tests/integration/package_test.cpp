@@ -75,11 +75,11 @@ TEST_F(Package, ControlFields) {
     ASSERT_TRUE(std::regex_search(info, m, std::regex(" Depends: ([^\n]*)\n"))) << info;
     const std::string depends = m[1].str();
     // From dh_shlibdeps: the libraries the binaries link, with versions. Library package names
-    // carry the soname, which changes between releases (bookworm libfmt9, libspdlog1.10,
+    // carry the soname, which changes between releases (bookworm libfmt9, libspdlog1.10-fmt9,
     // libsdbus-c++1; trixie libfmt10, libspdlog1.15, libsdbus-c++2): match the stem and a version.
     for (const char* lib :
          {R"(libc6 \(>=)", R"(libstdc\+\+6 \(>=)", R"(libsystemd0)", R"(libsdbus-c\+\+[0-9]+)",
-          R"(libfmt[0-9]+)", R"(libspdlog1(\.[0-9]+)?)"})
+          R"(libfmt[0-9]+)", R"(libspdlog1(\.[0-9]+)?(-fmt[0-9]+)?)"})
         EXPECT_TRUE(
             std::regex_search(depends, std::regex(std::string("(^|[,|] *)") + lib + R"(( |,|$))")))
             << lib << " not in: " << depends;
