@@ -16,12 +16,12 @@
 #include <sstream>
 #include <string>
 
-#include "fragtune/config.hpp"
-#include "fragtune/controller.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/persist.hpp"
-#include "fragtune/sample.hpp"
-#include "fragtune/state_file.hpp"
+#include "fragtune/configuration/config.hpp"
+#include "fragtune/deciding/controller.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/persisting/persist.hpp"
+#include "fragtune/sensing/sample.hpp"
+#include "fragtune/persisting/state_file.hpp"
 
 namespace fs = std::filesystem;
 using namespace fragtune;

@@ -8,13 +8,13 @@
 
 #include <fmt/format.h>
 
-#include "fragtune/config_file.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/kmsg.hpp"
-#include "fragtune/parsers.hpp"
-#include "fragtune/state_file.hpp"
-#include "fragtune/sysctl_d.hpp"
-#include "fragtune/units.hpp"
+#include "fragtune/configuration/config_file.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/sensing/kmsg.hpp"
+#include "fragtune/sensing/parsers.hpp"
+#include "fragtune/persisting/state_file.hpp"
+#include "fragtune/persisting/sysctl_d.hpp"
+#include "fragtune/util/units.hpp"
 
 namespace fragtune::fuzz {
 

@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "fragtune/tunables.hpp"
-#include "fragtune/utf8.hpp"
+#include "fragtune/knobs/tunables.hpp"
+#include "fragtune/util/utf8.hpp"
 
 namespace fragtune::ctl {
 namespace {

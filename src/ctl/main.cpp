@@ -16,7 +16,7 @@
 
 #include "client.hpp"
 #include "format.hpp"
-#include "fragtune/tunables.hpp"
+#include "fragtune/knobs/tunables.hpp"
 
 using namespace fragtune;
 using namespace fragtune::ctl;

@@ -15,8 +15,8 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
-#include "fragtune/tunables.hpp"
-#include "fragtune/utf8.hpp"
+#include "fragtune/knobs/tunables.hpp"
+#include "fragtune/util/utf8.hpp"
 #include "fragtune1_manager_adaptor.hpp"  // generated from dbus/org.fragtune1.Manager.xml
 
 namespace fragtune {

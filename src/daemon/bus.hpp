@@ -16,7 +16,7 @@
 #include <string>
 
 #include "daemon.hpp"
-#include "fragtune/result.hpp"
+#include "fragtune/util/result.hpp"
 
 namespace sdbus {
 class IConnection;

@@ -10,10 +10,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "fragtune/metrics.hpp"
-#include "fragtune/persist.hpp"
-#include "fragtune/replay.hpp"
-#include "fragtune/sysctl_io.hpp"
+#include "fragtune/reporting/metrics.hpp"
+#include "fragtune/persisting/persist.hpp"
+#include "fragtune/reporting/replay.hpp"
+#include "fragtune/sensing/sysctl_io.hpp"
 #include "logging.hpp"
 
 namespace fragtune {

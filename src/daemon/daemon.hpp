@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "fragtune/config.hpp"
-#include "fragtune/config_file.hpp"
-#include "fragtune/controller.hpp"
-#include "fragtune/instance_lock.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/sample.hpp"
-#include "fragtune/state_file.hpp"
-#include "fragtune/sysctl_d.hpp"
+#include "fragtune/configuration/config.hpp"
+#include "fragtune/configuration/config_file.hpp"
+#include "fragtune/deciding/controller.hpp"
+#include "fragtune/persisting/instance_lock.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/sensing/sample.hpp"
+#include "fragtune/persisting/state_file.hpp"
+#include "fragtune/persisting/sysctl_d.hpp"
 
 namespace fragtune {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "fragtune/controller.hpp"
-#include "fragtune/result.hpp"
+#include "fragtune/deciding/controller.hpp"
+#include "fragtune/util/result.hpp"
 
 namespace fragtune::logging {
 

@@ -11,11 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "fragtune/config_file.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/replay.hpp"
-#include "fragtune/sample.hpp"
-#include "fragtune/units.hpp"
+#include "fragtune/configuration/config_file.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/reporting/replay.hpp"
+#include "fragtune/sensing/sample.hpp"
+#include "fragtune/util/units.hpp"
 #include "logging.hpp"
 #include "service.hpp"
 

@@ -16,7 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bus.hpp"
-#include "fragtune/kmsg.hpp"
+#include "fragtune/sensing/kmsg.hpp"
 #include "logging.hpp"
 #include "notify.hpp"
 

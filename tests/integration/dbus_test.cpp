@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_harness.hpp"
-#include "fragtune/tunables.hpp"
+#include "fragtune/knobs/tunables.hpp"
 #include "process_util.hpp"
 
 using namespace fragtune::testing;

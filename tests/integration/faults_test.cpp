@@ -16,9 +16,9 @@
 #include <set>
 
 #include "daemon_harness.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/state_file.hpp"
-#include "fragtune/sysctl_d.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/persisting/state_file.hpp"
+#include "fragtune/persisting/sysctl_d.hpp"
 #include "process_util.hpp"
 
 using namespace fragtune::testing;

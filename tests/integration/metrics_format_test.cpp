@@ -8,10 +8,10 @@
 
 #include <gtest/gtest.h>
 
-#include "fragtune/config.hpp"
-#include "fragtune/controller.hpp"
-#include "fragtune/metrics.hpp"
-#include "fragtune/sample.hpp"
+#include "fragtune/configuration/config.hpp"
+#include "fragtune/deciding/controller.hpp"
+#include "fragtune/reporting/metrics.hpp"
+#include "fragtune/sensing/sample.hpp"
 #include "ship_util.hpp"
 
 namespace fs = std::filesystem;

@@ -8,9 +8,9 @@
 #include <regex>
 
 #include "daemon_harness.hpp"
-#include "fragtune/config_file.hpp"
-#include "fragtune/kernel_fs.hpp"
-#include "fragtune/tunables.hpp"
+#include "fragtune/configuration/config_file.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/knobs/tunables.hpp"
 
 using namespace fragtune::testing;
 using namespace std::chrono_literals;

@@ -24,11 +24,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "fragtune/config.hpp"
-#include "fragtune/controller.hpp"
-#include "fragtune/kernel_profile.hpp"
-#include "fragtune/sample.hpp"
-#include "fragtune/sysctl_io.hpp"
+#include "fragtune/configuration/config.hpp"
+#include "fragtune/deciding/controller.hpp"
+#include "fragtune/sensing/kernel_profile.hpp"
+#include "fragtune/sensing/sample.hpp"
+#include "fragtune/sensing/sysctl_io.hpp"
 
 using namespace fragtune;
 

@@ -48,7 +48,7 @@
 #include <string>
 #include <utility>
 
-#include "fragtune/controller.hpp"
+#include "fragtune/deciding/controller.hpp"
 
 namespace fragtune::model {
 

@@ -1,0 +1,555 @@
+// Closed-loop proof: decide() -> apply the decisions to the kernel model (kernel_model.hpp) -> next
+// Sample, with a 2 s tick. Each scenario states its workload and checks numbers, not just
+// directions.
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fragtune/deciding/controller.hpp"
+#include "kernel_model.hpp"
+
+using namespace fragtune;
+using model::kTickUsec;
+
+namespace {
+
+constexpr uint64_t kSec = 1'000'000;
+
+struct Logged {
+    int tick = 0;
+    Decision d;
+};
+
+// The daemon's loop in miniature: sample, decide, apply (active mode) or not (observe mode),
+// report.
+struct Loop {
+    model::Kernel k;
+    Config config;
+    ControllerState state;
+    bool active = true;
+    bool started = false;
+    int tick = 0;
+    std::vector<Logged> log;
+    bool verbose = false;
+
+    Sample step() {
+        Sample s = k.tick();
+        if (!started) {
+            state = initial_state(s, config);
+            started = true;
+        }
+        Step st = decide(s, state, config);
+        state = std::move(st.next);
+        for (const auto& d : st.decisions) {
+            log.push_back({tick, d});
+            if (verbose) std::printf("tick %d: %s\n", tick, format_decision(d).c_str());
+            if (!active || !d.apply) continue;
+            if (d.action == Action::compact) {
+                k.compact_memory();
+                state.last_compact_memory_usec = s.mono_usec;
+                continue;
+            }
+            k.write(d.knob, d.new_value);
+            record_applied(state, d.knob, d.new_value, s.mono_usec);
+        }
+        ++tick;
+        return s;
+    }
+    void run(int ticks, const std::function<void(int tick, model::Workload&)>& workload = {}) {
+        for (int i = 0; i < ticks; ++i) {
+            if (workload) workload(tick, k.w);
+            step();
+        }
+    }
+    // Value changes of a knob (kicks and refusals excluded).
+    std::vector<Logged> changes(Knob knob) const {
+        std::vector<Logged> out;
+        for (const auto& l : log)
+            if (l.d.knob == knob && l.d.apply && l.d.old_value != l.d.new_value) out.push_back(l);
+        return out;
+    }
+    int count(Knob knob, Action a) const {
+        int n = 0;
+        for (const auto& l : log) n += l.d.knob == knob && l.d.action == a;
+        return n;
+    }
+};
+
+uint32_t atomic_failures(const Sample& s) {
+    uint32_t n = 0;
+    for (const auto& [o, c] : s.signals.atomic_failures_by_order) n += c;
+    return n;
+}
+
+uint64_t counter(const Sample& s, const char* name) {
+    auto it = s.signals.counters.find(name);
+    return it == s.signals.counters.end() ? 0 : it->second.delta;
+}
+
+double mean(const std::vector<double>& v, size_t from, size_t to) {
+    double sum = 0;
+    for (size_t i = from; i < to; ++i) sum += v[i];
+    return sum / static_cast<double>(to - from);
+}
+
+// Scenario 2's workload: memory full of page cache (no free-memory target); a steady stream of
+// 20000 pages/s that kswapd handles, and for the last 800 ms of every tick a burst of 100000
+// pages/s that outruns kswapd (60000 pages/s): 48000 pages of net drain per tick, which only a
+// low..high gap of about 24000 pages (watermark_scale_factor ~ 60 on 16 GiB) absorbs without direct
+// reclaim.
+void reclaim_workload(int tick, model::Workload& w, int burst_until) {
+    w.target_free_pages = 0;
+    w.stream_pages_per_sec = 20000;
+    w.burst_pages_per_sec = tick < burst_until ? 80000 : 0;
+    w.burst_from = 12;
+}
+
+// Scenario 1's workload: a batch job's anonymous wave pins free memory at min every tick (allocated
+// in the first second, freed in the next); from tick 30 to 44 a network burst allocates atomically
+// on top.
+void atomic_workload(int tick, model::Workload& w) {
+    w.wave_pages = 500000;
+    w.atomic_from = 5;
+    w.atomic_pages_per_substep = (tick >= 30 && tick < 45) ? 8500 : 0;
+}
+
+}  // namespace
+
+TEST(ClosedLoop, AtomicFailureBurstStopsAndDecaysToBaseline) {
+    Loop loop;
+    const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
+    std::vector<uint32_t> failures;
+    std::vector<int64_t> min_free;
+    for (int i = 0; i < 400; ++i) {
+        atomic_workload(loop.tick, loop.k.w);
+        Sample s = loop.step();
+        failures.push_back(atomic_failures(s));
+        min_free.push_back(loop.k.knob(Knob::min_free_kbytes));
+        Range b = effective_bounds(Knob::min_free_kbytes, loop.state.knob(Knob::min_free_kbytes),
+                                   loop.config, s);
+        ASSERT_LE(loop.k.knob(Knob::min_free_kbytes), b.max) << "tick " << i;
+    }
+    // Onset at tick 30; failures gone within 2 ticks and never back.
+    ASSERT_GT(failures[30], 0u) << "the burst must hurt at the original reserve";
+    int last_failure = 0;
+    for (int i = 0; i < 400; ++i)
+        if (failures[i] > 0) last_failure = i;
+    EXPECT_LE(last_failure - 30, 1)
+        << "failures stopped " << last_failure - 30 << " ticks after onset";
+    EXPECT_EQ(loop.count(Knob::min_free_kbytes, Action::raise), 1);
+    int64_t peak = *std::max_element(min_free.begin(), min_free.end());
+    EXPECT_EQ(peak, 101376);
+
+    // Decay: calm_usec after the last trouble, then one step per decay interval down to the
+    // baseline.
+    const auto& kc = loop.config.knob(Knob::min_free_kbytes);
+    const int64_t step = loop.config.min_free.decay_step_kib;
+    const int64_t steps = (peak - baseline + step - 1) / step;
+    const uint64_t decay_usec =
+        kc.calm_usec + static_cast<uint64_t>(steps) * kc.decay_interval_usec;
+    int back_at = -1;
+    for (int i = last_failure; i < 400; ++i)
+        if (min_free[i] == baseline) {
+            back_at = i;
+            break;
+        }
+    ASSERT_GE(back_at, 0);
+    const uint64_t took_usec = static_cast<uint64_t>(back_at - last_failure) * kTickUsec;
+    EXPECT_LE(took_usec, decay_usec);
+    std::printf(
+        "[scenario 1] failures at onset %u, stopped after %d tick(s); peak %lld KiB; back to %lld "
+        "KiB "
+        "%.0f s after the last failure (bound calm + %lld x interval = %.0f s)\n",
+        failures[30], last_failure - 30 + 1, static_cast<long long>(peak),
+        static_cast<long long>(baseline), static_cast<double>(took_usec) / 1e6,
+        static_cast<long long>(steps), static_cast<double>(decay_usec) / 1e6);
+    EXPECT_EQ(min_free.back(), baseline);
+}
+
+TEST(ClosedLoop, DirectReclaimStallsRaiseScaleFactorThenItReturns) {
+    Loop loop;
+    const int burst_until = 200;
+    std::vector<double> stalls;
+    int64_t peak = 10;
+    for (int i = 0; i < 2400; ++i) {  // 80 min
+        reclaim_workload(loop.tick, loop.k.w, burst_until);
+        Sample s = loop.step();
+        stalls.push_back(static_cast<double>(counter(s, "allocstall")));
+        peak = std::max(peak, loop.k.knob(Knob::watermark_scale_factor));
+    }
+    auto raises = loop.changes(Knob::watermark_scale_factor);
+    ASSERT_FALSE(raises.empty());
+    EXPECT_EQ(raises.front().d.rule, "direct-reclaim");
+    const double before = mean(stalls, 2, 12);
+    const double after = mean(stalls, burst_until - 20, burst_until);
+    EXPECT_GT(before, 0);
+    EXPECT_LT(after, before / 2) << "stalls per tick before " << before << " after " << after;
+    EXPECT_GE(peak, 60);
+    EXPECT_LE(peak, 300);
+    EXPECT_EQ(loop.k.knob(Knob::watermark_scale_factor), 10) << "back to baseline once calm";
+    int back_at = -1;
+    for (const auto& c : loop.changes(Knob::watermark_scale_factor))
+        if (c.d.new_value == 10) back_at = c.tick;
+    std::printf(
+        "[scenario 2] allocstalls/tick %.1f -> %.1f; watermark_scale_factor 10 -> %lld (%zu "
+        "raises), "
+        "back to 10 at %.0f s after the bursts ended; %zu changes in all\n",
+        before, after, static_cast<long long>(peak),
+        static_cast<size_t>(
+            std::count_if(raises.begin(), raises.end(),
+                          [](const Logged& l) { return l.d.action == Action::raise; })),
+        static_cast<double>(back_at - burst_until) * 2, raises.size());
+}
+
+TEST(ClosedLoop, FragmentationRaisesProactivenessBeforeBlocksRunOutAndFutilityBacksOff) {
+    // Unmovable allocations break ~10 free 2 MiB blocks per second and a THP-backed heap takes 4
+    // more; from tick 150 nothing can be migrated any more (compaction becomes futile).
+    auto workload = [](int tick, model::Workload& w) {
+        w.unmovable_pages_per_sec = 320;
+        w.thp_faults_per_sec = 4;
+        w.movable_share = tick < 150 ? 0.95 : 0.0;
+    };
+    // Reference: the same kernel and workload with nothing applied.
+    uint64_t open_min_blocks = UINT64_MAX;
+    uint64_t open_stalls = 0;
+    {
+        Loop open;
+        open.active = false;
+        for (int i = 0; i < 150; ++i) {
+            workload(open.tick, open.k.w);
+            Sample s = open.step();
+            open_min_blocks = std::min(open_min_blocks, s.signals.targets[1].free_blocks);
+            open_stalls += counter(s, "compact_stall");
+        }
+        EXPECT_EQ(open.k.writes(), 0u);
+    }
+
+    Loop loop;
+    std::vector<int64_t> pro;
+    std::vector<uint64_t> blocks;
+    uint64_t stalls = 0;
+    for (int i = 0; i < 600; ++i) {
+        workload(loop.tick, loop.k.w);
+        Sample s = loop.step();
+        pro.push_back(loop.k.knob(Knob::compaction_proactiveness));
+        blocks.push_back(s.signals.targets[1].free_blocks);
+        if (i < 150) stalls += counter(s, "compact_stall");
+    }
+    int first_raise = -1;
+    for (const auto& c : loop.changes(Knob::compaction_proactiveness))
+        if (c.d.action == Action::raise) {
+            first_raise = c.tick;
+            break;
+        }
+    ASSERT_GE(first_raise, 0);
+    EXPECT_GT(blocks[first_raise], 0u) << "raised before the order-9 blocks ran out";
+    const uint64_t closed_min_blocks = *std::min_element(blocks.begin(), blocks.begin() + 150);
+    EXPECT_GT(closed_min_blocks, 0u);
+    EXPECT_GE(closed_min_blocks, open_min_blocks);
+    EXPECT_LE(stalls, open_stalls);
+
+    // Futile from tick 150: the knob backs off and does not climb again within the back-off.
+    int futile_at = -1;
+    for (const auto& l : loop.log)
+        if (l.d.rule == "compaction-futile" && futile_at < 0) futile_at = l.tick;
+    ASSERT_GE(futile_at, 150);
+    EXPECT_LT(pro.back(), pro[149]);
+    int raises_after = 0, kicks_after = 0, kicks = 0;
+    for (const auto& l : loop.log) {
+        if (l.d.knob != Knob::compaction_proactiveness) continue;
+        kicks += l.d.action == Action::kick;
+        if (l.tick <= futile_at) continue;
+        raises_after += l.d.action == Action::raise;
+        kicks_after += l.d.action == Action::kick;
+    }
+    const int backoff_ticks =
+        static_cast<int>(loop.config.compaction.futile_backoff_usec / kTickUsec);
+    EXPECT_LE(raises_after, (600 - futile_at) / backoff_ticks + 1);
+    std::printf(
+        "[scenario 3] order-9 blocks: fewest %llu open loop vs %llu closed loop (compact stalls "
+        "%llu vs "
+        "%llu); first raise at tick %d with %llu blocks left; proactiveness %lld at tick 149 (%d "
+        "kicks); "
+        "futile from tick %d, %lld at the end (%d raises, %d kicks after)\n",
+        static_cast<unsigned long long>(open_min_blocks),
+        static_cast<unsigned long long>(closed_min_blocks),
+        static_cast<unsigned long long>(open_stalls), static_cast<unsigned long long>(stalls),
+        first_raise, static_cast<unsigned long long>(blocks[first_raise]),
+        static_cast<long long>(pro[149]), kicks, futile_at, static_cast<long long>(pro.back()),
+        raises_after, kicks_after);
+}
+
+TEST(ClosedLoop, SlabGrowthWithFragmentationRaisesCachePressureThenBack) {
+    Loop loop;
+    std::vector<double> share;
+    int64_t peak = 100;
+    for (int i = 0; i < 1200; ++i) {
+        loop.k.w.target_free_pages = 0;
+        loop.k.w.stream_pages_per_sec = 20000;
+        loop.k.w.slab_growth_pages_per_sec =
+            loop.tick < 150 ? 30000 : 0;  // a crawl over millions of files
+        Sample s = loop.step();
+        share.push_back(static_cast<double>(*s.signals.sreclaimable_kib) /
+                        static_cast<double>(s.signals.mem_total_kib));
+        peak = std::max(peak, loop.k.knob(Knob::vfs_cache_pressure));
+    }
+    auto ch = loop.changes(Knob::vfs_cache_pressure);
+    ASSERT_FALSE(ch.empty());
+    EXPECT_EQ(ch.front().d.rule, "slab-fragmentation");
+    EXPECT_GT(peak, 100);
+    EXPECT_LE(peak, 500);
+    EXPECT_EQ(loop.k.knob(Knob::vfs_cache_pressure), 100);
+    double max_share = *std::max_element(share.begin(), share.end());
+    std::printf(
+        "[scenario 4] slab share peaked at %.1f%%; vfs_cache_pressure 100 -> %lld -> 100 (back at "
+        "tick %d, "
+        "share %.1f%%)\n",
+        max_share * 100, static_cast<long long>(peak), ch.back().tick, share[ch.back().tick] * 100);
+}
+
+TEST(ClosedLoop, SwappinessFollowsRefaultsWithSwapAndIsLeftAloneWithout) {
+    // Phase 1: a file working set larger than the page cache refaults. Phase 2 (from tick 1900, once the
+    // raises have left the hourly window): the application touches its cold anonymous memory again, so
+    // what was swapped out comes back.
+    auto workload = [](Loop& l) {
+        l.k.w.anon_warming_pages_per_sec = l.tick >= 1900 ? 20000 : 0;
+        l.k.w.target_free_pages = 0;
+        l.k.w.stream_pages_per_sec = 5000;
+        l.k.w.file_ws_pages = 2'300'000;  // more than the page cache can hold at swappiness 60
+        l.k.w.file_reads_pages_per_sec = 40000;
+    };
+    {
+        Loop loop;
+        loop.k.swap_total_pages = 2'097'152;  // 8 GiB
+        std::vector<double> refaults;
+        for (int i = 0; i < 2400; ++i) {
+            workload(loop);
+            Sample s = loop.step();
+            refaults.push_back(static_cast<double>(counter(s, "workingset_refault_file")) / 2);
+        }
+        auto ch = loop.changes(Knob::swappiness);
+        ASSERT_FALSE(ch.empty());
+        EXPECT_EQ(ch.front().d.rule, "refaults");
+        int64_t peak = 60;
+        for (const auto& c : ch) peak = std::max(peak, c.d.new_value);
+        EXPECT_GT(peak, 60);
+        EXPECT_LT(mean(refaults, 400, 450), mean(refaults, 1, 11) / 10);
+        int swapins = 0, first_swapin = -1;
+        for (const auto& c : ch)
+            if (c.d.rule == "swap-ins") {
+                ++swapins;
+                if (first_swapin < 0) first_swapin = c.tick;
+            }
+        EXPECT_GE(swapins, 1);
+        EXPECT_GT(first_swapin, 20);
+        EXPECT_LT(loop.k.knob(Knob::swappiness), peak);
+        std::printf(
+            "[scenario 5] with swap: refaults %.0f/s -> %.0f/s, swappiness 60 -> peak %lld, final "
+            "%lld "
+            "(%zu changes, %d on swap-ins)\n",
+            mean(refaults, 1, 11), mean(refaults, 400, 450), static_cast<long long>(peak),
+            static_cast<long long>(loop.k.knob(Knob::swappiness)), ch.size(), swapins);
+    }
+    {
+        Loop loop;  // no swap
+        for (int i = 0; i < 300; ++i) {
+            workload(loop);
+            loop.step();
+        }
+        EXPECT_TRUE(loop.changes(Knob::swappiness).empty());
+        EXPECT_EQ(loop.k.knob(Knob::swappiness), 60);
+        EXPECT_EQ(loop.state.knob(Knob::swappiness).last_reason,
+                  "no swap: swappiness has no effect");
+    }
+}
+
+TEST(ClosedLoop, NoisySteadyStateForADayStaysPut) {
+    Loop loop;
+    model::Lcg rng(42);
+    const int ticks = 24 * 1800;
+    std::map<int, int> per_hour;  // all knobs together
+    std::array<std::map<int, int>, kKnobCount> per_knob_hour;
+    for (int i = 0; i < ticks; ++i) {
+        auto& w = loop.k.w;
+        w.target_free_pages = 262144 * (0.8 + 0.4 * rng.next());
+        w.wave_pages = 150000 * rng.next();
+        w.stream_pages_per_sec = 2000 * rng.next();
+        w.unmovable_pages_per_sec = 20 * rng.next();
+        w.thp_faults_per_sec = rng.next() < 0.1 ? 1 : 0;
+        w.slab_growth_pages_per_sec = 200 * rng.next();
+        loop.step();
+    }
+    int total = 0;
+    for (const auto& l : loop.log) {
+        if (!(l.d.apply && l.d.old_value != l.d.new_value)) continue;
+        ++per_hour[l.tick / 1800];
+        ++per_knob_hour[index(l.d.knob)][l.tick / 1800];
+        ++total;
+    }
+    int worst = 0;
+    for (const auto& [h, n] : per_hour) worst = std::max(worst, n);
+    for (const auto& m : per_knob_hour)
+        for (const auto& [h, n] : m) EXPECT_LE(n, 6);
+    EXPECT_LE(worst, 6);
+    for (const auto& t : kTunables)
+        EXPECT_EQ(loop.k.knob(t.knob), loop.state.knob(t.knob).baseline) << t.name << " drifted";
+    std::printf(
+        "[scenario 6] 24 h, %d ticks: %d changes in all, at most %d in any hour, %zu decisions "
+        "logged\n",
+        ticks, total, worst, loop.log.size());
+}
+
+TEST(ClosedLoop, AbsurdBoundsNeverPushFreeMemoryUnderThePredictedLowWatermark) {
+    Loop loop;
+    loop.config.knob(Knob::min_free_kbytes).max = 100LL << 20;  // 100 GiB
+    loop.config.min_free.raise_factor = 100;
+    const int64_t cap = min_free_cap_kib(loop.k.zones(), loop.config.safety);
+    int raises = 0, refusals = 0, shaped = 0;
+    int64_t peak = 0;
+    for (int i = 0; i < 300; ++i) {
+        atomic_workload(loop.tick, loop.k.w);
+        size_t logged = loop.log.size();
+        Sample s = loop.step();
+        for (size_t j = logged; j < loop.log.size(); ++j) {
+            const Decision& d = loop.log[j].d;
+            if (d.knob != Knob::min_free_kbytes) continue;
+            if (d.action == Action::refuse) ++refusals;
+            if (d.action != Action::raise || !d.apply) continue;
+            ++raises;
+            peak = std::max(peak, d.new_value);
+            shaped += d.reason.find("by the safety guard") != std::string::npos ||
+                      d.reason.find("capped at") != std::string::npos;
+            // At the moment of the write: free lowmem stays margin above the predicted low
+            // watermark.
+            double low = 0;
+            for (const auto& z : predict_watermarks(s.zoneinfo, d.new_value,
+                                                    s.knob(Knob::watermark_scale_factor).value()))
+                low += static_cast<double>(z.low) * 4;
+            double free_kib = 0;
+            for (const auto& z : s.zoneinfo.zones) free_kib += static_cast<double>(z.free) * 4;
+            EXPECT_GE(free_kib, low + static_cast<double>(loop.config.safety.margin_kib))
+                << format_decision(d);
+            EXPECT_LE(d.new_value, cap);
+        }
+        ASSERT_LE(loop.k.knob(Knob::min_free_kbytes), cap);
+    }
+    EXPECT_GE(raises, 1);
+    EXPECT_GE(shaped, 1) << "the guard limited the absurd raise";
+    std::printf(
+        "[scenario 7] raise_factor 100, max 100 GiB: %d raise(s) (%d limited by the guard), %d "
+        "refusal(s); min_free_kbytes peaked at %lld KiB, cap %lld KiB\n",
+        raises, shaped, refusals, static_cast<long long>(peak), static_cast<long long>(cap));
+}
+
+TEST(ClosedLoop, AdminOverrideMidRunPinsTheKnob) {
+    Loop loop;
+    uint64_t writes_at_pin = 0;
+    for (int i = 0; i < 600; ++i) {
+        reclaim_workload(loop.tick, loop.k.w, 400);
+        if (i == 60) loop.k.write(Knob::watermark_scale_factor, 200, /*by_admin=*/true);
+        loop.step();
+        if (i == 60) writes_at_pin = loop.k.writes();
+        if (i >= 60) {
+            ASSERT_EQ(loop.k.knob(Knob::watermark_scale_factor), 200) << "tick " << i;
+        }
+    }
+    int pins = 0, after = 0;
+    for (const auto& l : loop.log) {
+        if (l.d.knob != Knob::watermark_scale_factor) continue;
+        if (l.d.action == Action::pin) {
+            ++pins;
+            EXPECT_EQ(l.tick, 60);
+            EXPECT_NE(l.d.reason.find("changed to 200 by someone else (we wrote"),
+                      std::string::npos)
+                << l.d.reason;
+        } else if (l.tick > 60) {
+            ++after;
+        }
+    }
+    EXPECT_EQ(pins, 1);
+    EXPECT_EQ(after, 0);
+    EXPECT_EQ(loop.state.knob(Knob::watermark_scale_factor).status, KnobStatus::pinned);
+    EXPECT_GT(loop.k.writes(), 0u);
+    (void)writes_at_pin;
+}
+
+TEST(ClosedLoop, ObserveModeDecidesIdenticallyAndWritesNothing) {
+    // Open loop: the kernel runs the atomic burst with nothing applied; the samples are kept.
+    Loop observe;
+    observe.active = false;
+    observe.config.daemon.mode = Mode::observe;
+    std::vector<Sample> samples;
+    for (int i = 0; i < 200; ++i) {
+        atomic_workload(observe.tick, observe.k.w);
+        samples.push_back(observe.step());
+    }
+    EXPECT_EQ(observe.k.writes(), 0u);
+    EXPECT_EQ(observe.k.knob(Knob::min_free_kbytes), 67584);
+    ASSERT_FALSE(observe.log.empty());
+
+    // The same sample sequence through decide() again, with the active configuration: same lines.
+    Config active;
+    ControllerState st = initial_state(samples[0], active);
+    std::vector<std::string> again;
+    for (const auto& s : samples) {
+        Step step = decide(s, st, active);
+        st = step.next;
+        for (const auto& d : step.decisions) again.push_back(format_decision(d));
+    }
+    ASSERT_EQ(again.size(), observe.log.size());
+    for (size_t i = 0; i < again.size(); ++i)
+        EXPECT_EQ(again[i], format_decision(observe.log[i].d));
+    std::printf("[scenario 9] observe: %zu decisions over %zu samples, %llu writes; first: %s\n",
+                again.size(), samples.size(), static_cast<unsigned long long>(observe.k.writes()),
+                again.front().c_str());
+}
+
+// An administrator lowers min_free_kbytes far under its baseline (pinned), then unpins it, as
+// `fragtunectl unpin` does (the live value becomes ours). The atomic burst of scenario 1 then
+// comes: every decision must be one the daemon's write accepts (inside the effective bounds; the
+// write refuses anything else and marks the knob failed), the knob is raised at once and the
+// failures stop, as they do from the baseline.
+TEST(ClosedLoop, AnUnpinnedKnobBelowItsBaselineStillAnswersAtomicFailures) {
+    Loop loop;
+    const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
+    std::vector<uint32_t> failures;
+    int raises_after_unpin = 0;
+    for (int i = 0; i < 120; ++i) {
+        atomic_workload(loop.tick, loop.k.w);
+        if (i == 10) loop.k.write(Knob::min_free_kbytes, 16384, /*by_admin=*/true);
+        if (i == 20) {  // Daemon::unpin
+            auto& ks = loop.state.knob(Knob::min_free_kbytes);
+            ASSERT_EQ(ks.status, KnobStatus::pinned);
+            ks.status = KnobStatus::tuning;
+            ks.status_reason.clear();
+            ks.last_written = loop.k.knob(Knob::min_free_kbytes);
+        }
+        const size_t logged = loop.log.size();
+        const ControllerState before = loop.state;
+        Sample s = loop.step();
+        failures.push_back(atomic_failures(s));
+        for (size_t j = logged; j < loop.log.size(); ++j) {
+            const Decision& d = loop.log[j].d;
+            if (d.knob != Knob::min_free_kbytes || !d.apply) continue;
+            const Range b = effective_bounds(Knob::min_free_kbytes,
+                                             before.knob(Knob::min_free_kbytes), loop.config, s);
+            EXPECT_TRUE(b.contains(d.new_value))
+                << "tick " << i << ": " << format_decision(d) << " outside [" << b.min << ", "
+                << b.max << "]: the write would refuse it";
+            if (i >= 20 && d.action == Action::raise) ++raises_after_unpin;
+        }
+        ASSERT_NE(loop.state.knob(Knob::min_free_kbytes).status, KnobStatus::failed)
+            << "tick " << i;
+    }
+    ASSERT_GT(failures[30], 0u) << "the burst must hurt";
+    EXPECT_GE(raises_after_unpin, 1);
+    EXPECT_GE(loop.k.knob(Knob::min_free_kbytes), baseline);
+    int last_failure = 0;
+    for (int i = 0; i < 120; ++i)
+        if (failures[i] > 0) last_failure = i;
+    EXPECT_LE(last_failure - 30, 1) << "failures went on " << last_failure - 30 << " ticks";
+}

@@ -1,0 +1,344 @@
+// The Sampler over a temporary copy of the live-6.18-vm fixture root, and the two renderings.
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/sensing/sample.hpp"
+
+namespace fs = std::filesystem;
+using namespace fragtune;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void spit(const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::trunc) << text;
+}
+
+// Replaces the value of one "name value" line of a flat file.
+void set_counter(const fs::path& p, const std::string& name, uint64_t value) {
+    std::string text = slurp(p);
+    std::regex line("(^|\n)" + name + " [0-9]+\n");
+    ASSERT_TRUE(std::regex_search(text, line)) << name << " not in " << p;
+    text = std::regex_replace(text, line, "$1" + name + " " + std::to_string(value) + "\n");
+    spit(p, text);
+}
+
+class SamplerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/fragtune-sampler-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        root_ = tmpl;
+        fs::copy(fs::path(FRAGTUNE_FIXTURES_DIR) / "live-6.18-vm", root_,
+                 fs::copy_options::recursive);
+        ASSERT_TRUE(fs::exists(root_ / "proc/buddyinfo"));
+    }
+    void TearDown() override { fs::remove_all(root_); }
+    fs::path proc() const { return root_ / "proc"; }
+    fs::path root_;
+};
+
+}  // namespace
+
+TEST_F(SamplerTest, TwoSamplesGiveDeltasRatesAndPsiStall) {
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    auto first = sampler.take(1'000'000);
+    ASSERT_TRUE(first.ok()) << first.error().describe();
+    EXPECT_EQ(first->signals.interval_usec, 0u);
+    EXPECT_TRUE(first->signals.counters.empty());
+    ASSERT_EQ(first->signals.zones.size(), 3u);  // Movable and Device have managed 0
+    EXPECT_EQ(first->signals.zones[2].zone, "Normal");
+    EXPECT_EQ(first->knob(Knob::min_free_kbytes), 67584);
+    EXPECT_EQ(first->knob(Knob::watermark_scale_factor), 10);
+    EXPECT_EQ(first->knob(Knob::compaction_proactiveness), 20);
+    EXPECT_EQ(first->knob(Knob::vfs_cache_pressure), 100);
+    EXPECT_EQ(first->knob(Knob::swappiness), 60);
+    EXPECT_FALSE(first->kernel.has_value());  // the fixture has no osrelease
+    ASSERT_TRUE(first->psi.has_value());
+
+    // Between the samples: 6 compaction stalls, 3 + 1 direct-reclaim stalls, 2.5 s of "some" stall.
+    set_counter(proc() / "vmstat", "compact_stall", 6);
+    set_counter(proc() / "vmstat", "allocstall_normal", 3);
+    set_counter(proc() / "vmstat", "allocstall_dma32", 1);
+    spit(proc() / "pressure/memory",
+         "some avg10=12.50 avg60=3.00 avg300=1.00 total=2500000\n"
+         "full avg10=4.00 avg60=1.00 avg300=0.20 total=1000000\n");
+    std::filesystem::create_directories(proc() / "sys/kernel");
+    spit(proc() / "sys/kernel/osrelease", "6.18.44-fc-v669\n");
+
+    auto second = sampler.take(6'000'000);  // 5 s later
+    ASSERT_TRUE(second.ok()) << second.error().describe();
+    const Signals& g = second->signals;
+    EXPECT_EQ(g.interval_usec, 5'000'000u);
+    ASSERT_TRUE(g.counter("compact_stall"));
+    EXPECT_EQ(g.counter("compact_stall")->delta, 6u);
+    EXPECT_DOUBLE_EQ(g.counter("compact_stall")->per_sec, 1.2);  // 6 / 5 s
+    EXPECT_EQ(g.counter("allocstall")->delta, 4u);               // summed over zones
+    EXPECT_EQ(g.counter("pgscan_direct")->delta, 0u);
+    EXPECT_EQ(*g.psi_some_stall_usec, 2'500'000u);
+    EXPECT_DOUBLE_EQ(*g.psi_some_percent, 50.0);  // 2.5 s of 5 s
+    EXPECT_EQ(*g.psi_full_stall_usec, 1'000'000u);
+    EXPECT_DOUBLE_EQ(*g.psi_some_avg10, 12.5);
+    // The kernel profile is resolved once, when the sampler starts: the release that appeared
+    // later is seen by a new sampler only.
+    EXPECT_FALSE(second->kernel.has_value());
+    EXPECT_EQ(second->profile.release, "");
+    Sampler fresh(kfs, SamplerOptions{});
+    EXPECT_EQ(fresh.profile().release, "6.18.44-fc-v669");
+    ASSERT_TRUE(fresh.profile().version);
+    EXPECT_EQ(fresh.profile().version->minor, 18);
+    ASSERT_TRUE(sampler.previous());
+    EXPECT_EQ(sampler.previous()->mono_usec, 6'000'000u);
+}
+
+TEST_F(SamplerTest, MissingOrMalformedMandatoryFileIsAnErrorNamingIt) {
+    for (const char* name : {"buddyinfo", "zoneinfo", "vmstat", "meminfo"}) {
+        const fs::path p = proc() / name;
+        const std::string saved = slurp(p);
+        fs::remove(p);
+        KernelFs kfs(root_);
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_FALSE(r.ok()) << name;
+        EXPECT_NE(r.error().describe().find(std::string("/proc/") + name), std::string::npos)
+            << r.error().describe();
+        EXPECT_EQ(r.error().sys_errno, ENOENT);
+        spit(p, "this is not a " + std::string(name) + " file\n");
+        auto bad = sampler.take(2);
+        ASSERT_FALSE(bad.ok()) << name;
+        EXPECT_NE(bad.error().describe().find(std::string("/proc/") + name), std::string::npos)
+            << bad.error().describe();
+        spit(p, saved);
+        EXPECT_TRUE(sampler.take(3).ok()) << name;
+    }
+}
+
+TEST_F(SamplerTest, FailedSampleKeepsThePreviousForTheNextDelta) {
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    ASSERT_TRUE(sampler.take(1'000'000).ok());
+    const std::string zoneinfo = slurp(proc() / "zoneinfo");
+    fs::remove(proc() / "zoneinfo");
+    ASSERT_FALSE(sampler.take(2'000'000).ok());
+    EXPECT_EQ(sampler.previous()->mono_usec, 1'000'000u);
+    spit(proc() / "zoneinfo", zoneinfo);
+    set_counter(proc() / "vmstat", "compact_fail", 9);
+    auto r = sampler.take(4'000'000);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->signals.interval_usec, 3'000'000u);
+    EXPECT_DOUBLE_EQ(r->signals.counter("compact_fail")->per_sec, 3.0);
+}
+
+TEST_F(SamplerTest, MissingPsiAndKnobsAreAbsentNotErrors) {
+    fs::remove(proc() / "pressure/memory");
+    fs::remove(proc() / "sys/vm/compaction_proactiveness");  // a 5.8 kernel
+    spit(proc() / "sys/vm/swappiness", "sixty\n");           // unreadable value: absent, not 0
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    auto r = sampler.take(1);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_FALSE(r->psi.has_value());
+    EXPECT_FALSE(r->signals.psi_some_avg10.has_value());
+    EXPECT_FALSE(r->knob(Knob::compaction_proactiveness).has_value());
+    EXPECT_FALSE(r->knob(Knob::swappiness).has_value());
+    EXPECT_EQ(r->knob(Knob::min_free_kbytes), 67584);
+}
+
+TEST_F(SamplerTest, PsiPathIsConfigurable) {
+    fs::create_directories(root_ / "sys/fs/cgroup/work.slice");
+    spit(root_ / "sys/fs/cgroup/work.slice/memory.pressure",
+         "some avg10=7.25 avg60=0.00 avg300=0.00 total=10\nfull avg10=0.00 avg60=0.00 avg300=0.00 "
+         "total=5\n");
+    KernelFs kfs(root_);
+    SamplerOptions opts;
+    opts.psi_path = "/sys/fs/cgroup/work.slice/memory.pressure";
+    Sampler sampler(kfs, opts);
+    auto r = sampler.take(1);
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r->signals.psi_some_avg10);
+    EXPECT_DOUBLE_EQ(*r->signals.psi_some_avg10, 7.25);
+}
+
+TEST_F(SamplerTest, JsonParsesAndHasTheDocumentedFields) {
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    ASSERT_TRUE(sampler.take(1'000'000).ok());
+    set_counter(proc() / "vmstat", "thp_fault_fallback", 4);
+    auto s = sampler.take(3'000'000);
+    ASSERT_TRUE(s.ok());
+    const std::string text = format_sample_json(*s);
+    EXPECT_EQ(text.find('\n'), std::string::npos);  // one line per sample
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << text;
+
+    EXPECT_EQ(j["schema_version"], 1);
+    EXPECT_EQ(j["mono_usec"], 3'000'000);
+    EXPECT_EQ(j["interval_usec"], 2'000'000);
+    EXPECT_TRUE(j["kernel"].is_null());
+    EXPECT_GT(j["page_size_kib"].get<int>(), 0);
+    EXPECT_EQ(j["memory"]["total_kib"], 24731700);
+    EXPECT_EQ(j["memory"]["available_kib"], 24408644);
+    EXPECT_EQ(j["memory"]["swap_total_kib"], 0);
+
+    ASSERT_EQ(j["zones"].size(), 3u);
+    const auto& normal = j["zones"][2];
+    EXPECT_EQ(normal["node"], 0);
+    EXPECT_EQ(normal["zone"], "Normal");
+    EXPECT_EQ(normal["managed_pages"], 360448);
+    EXPECT_EQ(normal["present_pages"], 5505024);
+    EXPECT_EQ(normal["free_pages"], 47913);
+    EXPECT_EQ(normal["min_pages"], 5355);
+    EXPECT_EQ(normal["headroom_low_pages"], 47913 - 6693);
+    EXPECT_EQ(normal["free_blocks"].size(), 11u);
+    EXPECT_EQ(normal["free_blocks"][0], 5071);
+    EXPECT_EQ(normal["unusable_permille"][3], 185);  // see signals_test for the arithmetic
+    EXPECT_EQ(normal["unusable_permille"][9], 390);
+    EXPECT_EQ(normal["extfrag_permille"][9], -1000);
+    for (const char* k : {"headroom_min_pages", "headroom_high_pages", "low_pages", "high_pages"})
+        EXPECT_TRUE(normal.contains(k)) << k;
+
+    EXPECT_EQ(j["compaction_order"], 9);
+    EXPECT_EQ(j["nodes"][0]["fragmentation_score"], 34);
+    EXPECT_EQ(j["max_fragmentation_score"], 34);
+    ASSERT_EQ(j["targets"].size(), 2u);
+    EXPECT_EQ(j["targets"][0]["order"], 3);
+    EXPECT_TRUE(j["targets"][0].contains("free_blocks"));
+    EXPECT_TRUE(j["targets"][0].contains("unusable_permille"));
+    EXPECT_TRUE(j["targets"][0].contains("worst_zone_unusable_permille"));
+
+    EXPECT_EQ(j["watermarks"]["zones_at_or_below_min"], 0);
+    EXPECT_EQ(j["watermarks"]["min_headroom_pages"], 3840 - 71);
+    EXPECT_EQ(j["watermarks"]["free_pages"], 3840 + 772915 + 47913);
+
+    ASSERT_TRUE(j["psi"].is_object());
+    EXPECT_EQ(j["psi"]["some_stall_usec"], 0);
+    EXPECT_TRUE(j["psi"]["some_percent"].is_number());
+    EXPECT_TRUE(j["psi"]["full_avg10_percent"].is_number());
+
+    EXPECT_EQ(j["counters"]["thp_fault_fallback"]["delta"], 4);
+    EXPECT_DOUBLE_EQ(j["counters"]["thp_fault_fallback"]["per_sec"].get<double>(), 2.0);
+    EXPECT_EQ(j["counters"]["thp_fault_fallback"]["reset"], false);
+    EXPECT_TRUE(j["counters"].contains("allocstall"));
+    EXPECT_FALSE(j["counters"].contains("workingset_refault"));  // not printed by 6.18
+
+    EXPECT_TRUE(j["failures"]["by_order"].is_object());
+    EXPECT_EQ(j["failures"]["vmalloc"], 0);
+    EXPECT_EQ(j["knobs"]["min_free_kbytes"], 67584);
+    EXPECT_EQ(j["knobs"]["swappiness"], 60);
+}
+
+TEST_F(SamplerTest, JsonWritesAbsentValuesAsNull) {
+    fs::remove(proc() / "pressure/memory");
+    fs::remove(proc() / "sys/vm/compaction_proactiveness");
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    Result<Sample> s = sampler.take(1);
+    ASSERT_TRUE(s.ok());
+    AllocFailure f;
+    f.order = 2;
+    f.atomic = true;
+    s->failures = {f};
+    derive_signals(nullptr, *s, SignalOptions{});
+    auto j = nlohmann::json::parse(format_sample_json(*s));
+    EXPECT_TRUE(j["psi"].is_null());
+    EXPECT_TRUE(j["knobs"]["compaction_proactiveness"].is_null());
+    EXPECT_TRUE(j["counters"].empty());
+    EXPECT_EQ(j["failures"]["by_order"]["2"], 1);
+    EXPECT_EQ(j["failures"]["atomic_by_order"]["2"], 1);
+}
+
+TEST_F(SamplerTest, TextNamesZonesAndShowsTheValues) {
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    ASSERT_TRUE(sampler.take(1'000'000).ok());
+    set_counter(proc() / "vmstat", "compact_stall", 3);
+    auto s = sampler.take(2'000'000);
+    ASSERT_TRUE(s.ok());
+    const std::string text = format_sample_text(*s);
+    for (const char* needle :
+         {"node 0 DMA ", "node 0 DMA32", "node 0 Normal",
+          "5071 829 540 318 88 36 18 14 7 5 26",  // Normal's free lists
+          "order 3: 0.185", "order 9: 0.390",     // Normal's unusable index
+          "fragmentation score (order 9): node 0 34", "compact_stall 3.0", "allocstall 0.0",
+          "kswapd_low_wmark_hit_quickly 0.0", "thp_fault_fallback 0.0", "psi: some avg10 0.00%",
+          "allocation failures: none", "min_free_kbytes 67584", "swappiness 60",
+          "interval 1.000 s"})
+        EXPECT_NE(text.find(needle), std::string::npos) << "missing '" << needle << "' in\n"
+                                                        << text;
+    EXPECT_EQ(text.find("node 0 Movable"), std::string::npos);  // managed 0: not populated
+    EXPECT_NE(text.find("kernel profile: "), std::string::npos);
+
+    // The first sample says why there are no rates yet.
+    Sampler fresh(kfs, SamplerOptions{});
+    auto f = fresh.take(5);
+    ASSERT_TRUE(f.ok());
+    EXPECT_NE(format_sample_text(*f).find("rates: need a second sample"), std::string::npos);
+}
+
+TEST(PsiPath, SystemOrCgroupDirectory) {
+    EXPECT_EQ(fragtune::psi_path_for("system"), "/proc/pressure/memory");
+    EXPECT_EQ(fragtune::psi_path_for("/sys/fs/cgroup/work.slice"),
+              "/sys/fs/cgroup/work.slice/memory.pressure");
+}
+
+// A PSI that is missing, unreadable or unparsable is never silent: the sample says which and why,
+// in the text and the JSON (psi_error); a good PSI has no error.
+TEST_F(SamplerTest, AbsentPsiSaysWhyInTheSampleTextAndJson) {
+    KernelFs kfs(root_);
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error, "");
+        EXPECT_TRUE(nlohmann::json::parse(format_sample_json(*r))["psi_error"].is_null());
+    }
+    fs::remove(proc() / "pressure/memory");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error,
+                  "no PSI: /proc/pressure/memory does not exist (kernel without CONFIG_PSI, booted "
+                  "with psi=0, or the cgroup is gone)");
+        EXPECT_NE(format_sample_text(*r).find("psi: not available: no PSI: /proc/pressure/memory"),
+                  std::string::npos)
+            << format_sample_text(*r);
+        EXPECT_EQ(nlohmann::json::parse(format_sample_json(*r))["psi_error"], r->psi_error);
+    }
+    spit(proc() / "pressure/memory", "some avg10=banana\n");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_FALSE(r->psi);
+        EXPECT_EQ(r->psi_error.rfind("PSI file does not parse: /proc/pressure/memory line 1", 0),
+                  0u)
+            << r->psi_error;
+    }
+    // A directory where the file should be: read() fails (EISDIR), reported with the reason.
+    fs::remove(proc() / "pressure/memory");
+    fs::create_directories(proc() / "pressure/memory");
+    {
+        Sampler sampler(kfs, SamplerOptions{});
+        auto r = sampler.take(1);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->psi_error.rfind("PSI unreadable: ", 0), 0u) << r->psi_error;
+        EXPECT_NE(r->psi_error.find("/proc/pressure/memory"), std::string::npos) << r->psi_error;
+    }
+}
