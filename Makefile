@@ -9,7 +9,7 @@ DEPS := cmake g++ make pkg-config git \
         libgtest-dev libgmock-dev libbenchmark-dev \
         dbus-daemon systemd util-linux mandoc \
         python3-prometheus-client \
-        clang-14 libclang-rt-14-dev strace faketime libfaketime python3
+        clang-14 libclang-rt-14-dev clang-format strace faketime libfaketime python3
 
 JOBS ?= $(shell nproc)
 FRAGTUNED := build/release/src/daemon/fragtuned

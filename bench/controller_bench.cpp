@@ -18,10 +18,10 @@
 
 #include "fragtune/configuration/config.hpp"
 #include "fragtune/deciding/controller.hpp"
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/persisting/persist.hpp"
-#include "fragtune/sensing/sample.hpp"
 #include "fragtune/persisting/state_file.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/sensing/sample.hpp"
 
 namespace fs = std::filesystem;
 using namespace fragtune;

@@ -80,8 +80,7 @@ int64_t read_int(const std::string& path) {
     return v;
 }
 
-// ---- /proc readers
-// -------------------------------------------------------------------------------
+// ---- /proc readers ------------------------------------------------------------------------------
 
 std::map<std::string, int64_t> read_vmstat() {
     std::map<std::string, int64_t> m;
@@ -234,8 +233,7 @@ json counter_deltas(const std::map<std::string, int64_t>& before,
     return j;
 }
 
-// ---- run
-// -----------------------------------------------------------------------------------------
+// ---- run ----------------------------------------------------------------------------------------
 
 struct RunArgs {
     std::string scenario = "cheese";
@@ -428,8 +426,7 @@ int cmd_hold(uint64_t mib) {
     return 0;
 }
 
-// ---- sample
-// --------------------------------------------------------------------------------------
+// ---- sample -------------------------------------------------------------------------------------
 
 const char* const kKnobs[] = {"min_free_kbytes", "watermark_scale_factor",
                               "compaction_proactiveness", "vfs_cache_pressure", "swappiness"};
@@ -477,8 +474,7 @@ int cmd_sample(uint64_t interval_ms, const std::string& out_path) {
     return 0;
 }
 
-// ---- report
-// --------------------------------------------------------------------------------------
+// ---- report -------------------------------------------------------------------------------------
 
 // Mean of a column of a sampler TSV (the value held during the trial).
 std::optional<double> tsv_mean(const std::string& path, const std::string& column) {

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/sample.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace {
 

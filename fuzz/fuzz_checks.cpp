@@ -9,11 +9,11 @@
 #include <fmt/format.h>
 
 #include "fragtune/configuration/config_file.hpp"
+#include "fragtune/persisting/state_file.hpp"
+#include "fragtune/persisting/sysctl_d.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/kmsg.hpp"
 #include "fragtune/sensing/parsers.hpp"
-#include "fragtune/persisting/state_file.hpp"
-#include "fragtune/persisting/sysctl_d.hpp"
 #include "fragtune/util/units.hpp"
 
 namespace fragtune::fuzz {

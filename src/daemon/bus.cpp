@@ -177,8 +177,7 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
     SignalsWire Signals() override { return signals_wire(daemon_, signals_not_sent_); }
     std::vector<ConflictWire> Conflicts() override { return conflicts_wire(daemon_); }
 
-    // ---- read-only methods (open to every user)
-    // --------------------------------------------------
+    // ---- read-only methods (open to every user) -------------------------------------------------
     std::tuple<std::string, std::string, uint64_t, std::string, std::vector<TunableWire>,
                SignalsWire, std::vector<HistoryWire>, std::vector<ConflictWire>>
     GetStatus() override {
@@ -204,8 +203,7 @@ class ManagerAdaptor final : public sdbus::AdaptorInterfaces<org::fragtune1::Man
         });
     }
 
-    // ---- mutating methods (root only)
-    // ------------------------------------------------------------
+    // ---- mutating methods (root only) -----------------------------------------------------------
     void SetMode(const std::string& mode) override {
         require_root("SetMode");
         check_length("mode", mode);

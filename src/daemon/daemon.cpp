@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "fragtune/reporting/metrics.hpp"
 #include "fragtune/persisting/persist.hpp"
+#include "fragtune/reporting/metrics.hpp"
 #include "fragtune/reporting/replay.hpp"
 #include "fragtune/sensing/sysctl_io.hpp"
 #include "logging.hpp"
@@ -23,7 +23,8 @@ namespace {
 uint64_t realtime_usec() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
+           static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 SamplerOptions sampler_options(const Config& c) {
@@ -42,8 +43,8 @@ struct Daemon::Impl {
     std::optional<Sample> last;  // the latest good sample
     ControllerState state;
     Mode mode = Mode::active;
-    PersistedState persisted;    // as last loaded or saved
-    bool may_save_state = true;  // false when the file on disk must not be overwritten
+    PersistedState persisted;           // as last loaded or saved
+    bool may_save_state = true;         // false when the file on disk must not be overwritten
     bool originals_from_state = false;  // the originals came from a loaded state file
     std::deque<HistoryEntry> history;
     std::vector<ConflictInfo> conflicts;
@@ -86,7 +87,8 @@ void apply_overrides(Config& c, const DaemonOptions& o) {
 
 std::string dir_of(std::string_view path) {
     auto pos = path.rfind('/');
-    return pos == 0 || pos == std::string_view::npos ? std::string("/") : std::string(path.substr(0, pos));
+    return pos == 0 || pos == std::string_view::npos ? std::string("/")
+                                                     : std::string(path.substr(0, pos));
 }
 
 }  // namespace
@@ -145,8 +147,8 @@ Result<void> Daemon::start(uint64_t mono_usec) {
                 impl_->may_save_state = false;
                 break;
             }
-            spdlog::error("{}; starting fresh, the file is kept as {}.corrupt", st.error->describe(),
-                          cfg.daemon.state_path);
+            spdlog::error("{}; starting fresh, the file is kept as {}.corrupt",
+                          st.error->describe(), cfg.daemon.state_path);
             if (auto r = set_aside_state_file(fs_, cfg.daemon.state_path); !r) {
                 spdlog::error("{}; the state file will not be overwritten", r.error().describe());
                 impl_->may_save_state = false;
@@ -186,7 +188,8 @@ void Daemon::refresh_conflicts() {
             int64_t v = 0;
             auto parsed = parse_sysctl_int(a.value, a.source);
             if (parsed) v = *parsed;
-            impl_->conflicts.push_back(ConflictInfo{std::string(t.name), a.source, a.line, v, overrides});
+            impl_->conflicts.push_back(
+                ConflictInfo{std::string(t.name), a.source, a.line, v, overrides});
         };
         for (const auto& a : kb.before_ours) add(a, false);
         for (const auto& a : kb.after_ours) add(a, true);
@@ -272,18 +275,20 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
         for (const auto& f : failures) ++by_order[f.order];
         std::string orders;
         for (auto [o, n] : by_order) orders += fmt::format(" order {}: {}", o, n);
-        spdlog::warn("kernel log: {} allocation failure(s){}{}{}", failures.size() + failures_dropped,
-                     orders, kmsg_lost ? fmt::format(" ({} kernel log records lost)", kmsg_lost) : "",
-                     failures_dropped
-                         ? fmt::format(" ({} beyond the per-tick bound, counted only)", failures_dropped)
-                         : "");
+        spdlog::warn(
+            "kernel log: {} allocation failure(s){}{}{}", failures.size() + failures_dropped,
+            orders, kmsg_lost ? fmt::format(" ({} kernel log records lost)", kmsg_lost) : "",
+            failures_dropped
+                ? fmt::format(" ({} beyond the per-tick bound, counted only)", failures_dropped)
+                : "");
         if (listener_)
             for (const auto& f : failures) listener_->on_allocation_failure(f);
     }
     auto s = impl_->sampler.take(mono_usec, std::move(failures), kmsg_lost);
     if (!s) {
         const std::string msg = s.error().describe();
-        if (msg != impl_->sample_error) spdlog::error("sampling failed, holding all knobs: {}", msg);
+        if (msg != impl_->sample_error)
+            spdlog::error("sampling failed, holding all knobs: {}", msg);
         impl_->sample_error = msg;
         return;
     }
@@ -307,14 +312,17 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
             changed = true;
         }
     }
-    if (impl_->persist_dirty && mono_usec - impl_->last_applied_usec >= cfg.daemon.persist_settle_usec)
+    if (impl_->persist_dirty &&
+        mono_usec - impl_->last_applied_usec >= cfg.daemon.persist_settle_usec)
         persist_now();
     if (changed) save_state_now();
     // Metrics: counted always, written when configured; a failing path is logged once.
     impl_->metrics.count_failures(impl_->last->signals);
     if (!cfg.metrics.textfile_path.empty()) {
-        auto snap = make_metrics_snapshot(*impl_->last, impl_->state, cfg, impl_->mode, realtime_usec());
-        auto rep = impl_->metrics_file.write(fs_, cfg.metrics.textfile_path, render_metrics(snap, impl_->metrics));
+        auto snap =
+            make_metrics_snapshot(*impl_->last, impl_->state, cfg, impl_->mode, realtime_usec());
+        auto rep = impl_->metrics_file.write(fs_, cfg.metrics.textfile_path,
+                                             render_metrics(snap, impl_->metrics));
         if (rep && rep->ok) spdlog::info("{}", rep->message);
         if (rep && !rep->ok) spdlog::error("{}", rep->message);
     }
@@ -381,7 +389,8 @@ void Daemon::persist_now() {
     in.generated_at = format_iso8601_utc(realtime_usec());
     in.knobs = real_state().knobs;  // never a value only observed
     if (impl_->last)
-        in.min_free_cap_kib = min_free_cap_kib(impl_->last->zoneinfo, cfg.safety, impl_->last->profile);
+        in.min_free_cap_kib =
+            min_free_cap_kib(impl_->last->zoneinfo, cfg.safety, impl_->last->profile);
     std::string text = render_sysctl_conf(in);
     // The header carries a timestamp: compare without it so unchanged values are not rewritten.
     auto body = [](const std::string& t) { return t.substr(std::min(t.size(), t.find("\nvm."))); };
@@ -429,12 +438,12 @@ Result<void> Daemon::restore_originals(std::string_view why) {
             continue;
         }
         if (!*live || !ks.original || **live == *ks.original) continue;
-        Decision d{t.knob,       *ks.original > **live ? Action::raise : Action::lower, **live,
-                   *ks.original, "restore",
-                   fmt::format("{}: back to the original value found at first start", why)};
+        Decision d{
+            t.knob,    *ks.original > **live ? Action::raise : Action::lower,
+            **live,    *ks.original,
+            "restore", fmt::format("{}: back to the original value found at first start", why)};
         // Restoring is bounded by the kernel's range only: the original is by definition acceptable.
-        auto r = apply_knob(fs_, t.knob, *ks.original,
-                            impl_->sampler.profile().range(t.knob));
+        auto r = apply_knob(fs_, t.knob, *ks.original, impl_->sampler.profile().range(t.knob));
         if (r) {
             record_applied(impl_->state, t.knob, *r, now);
             ++restored;
@@ -463,20 +472,26 @@ Result<void> Daemon::restore_originals(std::string_view why) {
 void Daemon::stop() {
     if (!impl_) return;
     if (config_.config.daemon.on_exit == OnExit::restore) {
-        if (auto r = restore_originals("on_exit = restore"); !r) spdlog::error("{}", r.error().describe());
+        if (auto r = restore_originals("on_exit = restore"); !r)
+            spdlog::error("{}", r.error().describe());
     } else if (impl_->persist_dirty) {
         persist_now();
     }
     save_state_now();
     if (!options_.restore_only)
-        spdlog::info("fragtuned stopped ({} kept)",
-                     config_.config.daemon.on_exit == OnExit::restore ? "originals" : "tuned values");
+        spdlog::info("fragtuned stopped ({} kept)", config_.config.daemon.on_exit == OnExit::restore
+                                                        ? "originals"
+                                                        : "tuned values");
 }
 
 // ---- API -------------------------------------------------------------------------------------------
 
-Mode Daemon::mode() const { return impl_ ? impl_->mode : config_.config.daemon.mode; }
-uint64_t Daemon::tick_usec() const { return config_.config.daemon.tick_usec; }
+Mode Daemon::mode() const {
+    return impl_ ? impl_->mode : config_.config.daemon.mode;
+}
+uint64_t Daemon::tick_usec() const {
+    return config_.config.daemon.tick_usec;
+}
 
 std::vector<TunableStatus> Daemon::tunables() const {
     std::vector<TunableStatus> out;
@@ -485,8 +500,9 @@ std::vector<TunableStatus> Daemon::tunables() const {
         const auto& ks = impl_->state.knob(t.knob);
         const Range b = effective_bounds(t.knob, ks, config_.config, *impl_->last);
         std::string reason = ks.status == KnobStatus::tuning ? ks.last_reason : ks.status_reason;
-        out.push_back(TunableStatus{std::string(t.name), impl_->last->knob(t.knob), ks.baseline, ks.original,
-                                    b.min, b.max, std::string(to_string(ks.status)), std::move(reason)});
+        out.push_back(TunableStatus{std::string(t.name), impl_->last->knob(t.knob), ks.baseline,
+                                    ks.original, b.min, b.max, std::string(to_string(ks.status)),
+                                    std::move(reason)});
     }
     return out;
 }
@@ -509,18 +525,21 @@ std::vector<std::pair<std::string, double>> Daemon::signals() const {
     add("min_headroom_kib", static_cast<double>(s.min_headroom_pages) * 4.0);
     if (s.mem_available_kib) add("mem_available_kib", static_cast<double>(*s.mem_available_kib));
     if (s.sreclaimable_kib) add("sreclaimable_kib", static_cast<double>(*s.sreclaimable_kib));
-    for (const char* c : {"allocstall", "pgscan_direct", "compact_stall", "compact_fail", "compact_success",
-                          "kswapd_low_wmark_hit_quickly", "thp_fault_fallback", "pswpin",
-                          "workingset_refault_file"}) {
+    for (const char* c : {"allocstall", "pgscan_direct", "compact_stall", "compact_fail",
+                          "compact_success", "kswapd_low_wmark_hit_quickly", "thp_fault_fallback",
+                          "pswpin", "workingset_refault_file"}) {
         if (auto d = s.counter(c)) add(fmt::format("{}_per_sec", c), d->per_sec);
     }
     for (auto [order, n] : s.failures_by_order) add(fmt::format("failures_order{}", order), n);
-    for (auto [order, n] : s.atomic_failures_by_order) add(fmt::format("atomic_failures_order{}", order), n);
+    for (auto [order, n] : s.atomic_failures_by_order)
+        add(fmt::format("atomic_failures_order{}", order), n);
     add("failures_total", static_cast<double>(impl_->failures_seen));
     return out;
 }
 
-std::vector<ConflictInfo> Daemon::conflicts() const { return impl_ ? impl_->conflicts : std::vector<ConflictInfo>{}; }
+std::vector<ConflictInfo> Daemon::conflicts() const {
+    return impl_ ? impl_->conflicts : std::vector<ConflictInfo>{};
+}
 
 std::vector<HistoryEntry> Daemon::history(size_t max) const {
     std::vector<HistoryEntry> out;
@@ -563,11 +582,12 @@ Result<std::string> Daemon::explain(std::string_view name) const {
                        ks.original ? std::to_string(*ks.original) : "-", b.min, b.max);
     out += fmt::format("  state {}{}\n", to_string(ks.status),
                        ks.status_reason.empty() ? "" : ": " + ks.status_reason);
-    if (!ks.last_rule.empty()) out += fmt::format("  last decision [{}] {}\n", ks.last_rule, ks.last_reason);
+    if (!ks.last_rule.empty())
+        out += fmt::format("  last decision [{}] {}\n", ks.last_rule, ks.last_reason);
     for (auto it = impl_->history.rbegin(); it != impl_->history.rend(); ++it) {
         if (it->knob != *k) continue;
-        out += fmt::format("  last change {} -> {} [{}] {}{}\n", it->old_value, it->new_value, it->rule,
-                           it->reason, it->applied ? "" : " (not applied)");
+        out += fmt::format("  last change {} -> {} [{}] {}{}\n", it->old_value, it->new_value,
+                           it->rule, it->reason, it->applied ? "" : " (not applied)");
         break;
     }
     return out;
@@ -593,7 +613,8 @@ Result<void> Daemon::pin(std::string_view name) {
     if (!k) return make_error(fmt::format("unknown knob '{}'", name.substr(0, 64)));
     if (!impl_) return make_error("the daemon is not started");
     auto& ks = impl_->state.knob(*k);
-    if (ks.status == KnobStatus::unsupported) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    if (ks.status == KnobStatus::unsupported)
+        return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
     end_observed(*k);
     ks.status = KnobStatus::pinned;
     ks.status_reason = "pinned by an operator";
@@ -611,13 +632,15 @@ Result<void> Daemon::unpin(std::string_view name) {
     if (!impl_ || !impl_->last) return make_error("the daemon is not started");
     auto& ks = impl_->state.knob(*k);
     if (ks.status != KnobStatus::pinned && ks.status != KnobStatus::conflict)
-        return make_error(fmt::format("{} is not pinned (state {})", spec(*k).sysctl, to_string(ks.status)));
+        return make_error(
+            fmt::format("{} is not pinned (state {})", spec(*k).sysctl, to_string(ks.status)));
     if (!config_.config.knob(*k).enabled)
         return make_error(fmt::format("{} is disabled in the configuration", spec(*k).sysctl));
     // Take the live value as ours, so the override check does not pin it again at once.
     auto live = read_knob(fs_, *k);
     if (!live) return live.error();
-    if (!*live) return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
+    if (!*live)
+        return make_error(fmt::format("{} is not supported by this kernel", spec(*k).sysctl));
     end_observed(*k);
     ks.status = KnobStatus::tuning;
     ks.status_reason.clear();
@@ -663,8 +686,9 @@ std::vector<std::string> keep_restart_keys(Config& next, const Config& running) 
 
 Result<std::vector<std::string>> Daemon::reload() {
     auto loaded = load_config(fs_, options_.config_path);
-    if (!loaded) return make_error("configuration rejected, the previous one keeps running:\n" +
-                                   loaded.error().message);
+    if (!loaded)
+        return make_error("configuration rejected, the previous one keeps running:\n" +
+                          loaded.error().message);
     const Mode old_configured = config_.config.daemon.mode;
     apply_overrides(loaded->config, options_);
     std::vector<std::string> notes = keep_restart_keys(loaded->config, config_.config);
@@ -672,15 +696,18 @@ Result<std::vector<std::string>> Daemon::reload() {
     for (const auto& w : config_.warnings) spdlog::warn("{}", w.describe());
     for (const auto& n : notes) spdlog::warn("reload: {}", n);
     const Config& cfg = config_.config;
-    if (auto r = logging::set_level(cfg.daemon.log_level); !r) spdlog::warn("{}", r.error().describe());
+    if (auto r = logging::set_level(cfg.daemon.log_level); !r)
+        spdlog::warn("{}", r.error().describe());
     impl_->sampler.set_options(sampler_options(cfg));
     if (cfg.daemon.mode != old_configured) (void)set_mode(cfg.daemon.mode);
     // Baselines and enabled flags follow the new file; pins and history stay.
     for (const auto& t : kTunables) {
         auto& ks = impl_->state.knob(t.knob);
         const auto& kc = cfg.knob(t.knob);
-        if (kc.baseline) ks.baseline = *kc.baseline;
-        else if (ks.original) ks.baseline = *ks.original;
+        if (kc.baseline)
+            ks.baseline = *kc.baseline;
+        else if (ks.original)
+            ks.baseline = *ks.original;
         if (!kc.enabled && ks.status != KnobStatus::unsupported) {
             ks.status = KnobStatus::disabled;
             ks.status_reason = "disabled in the configuration";
@@ -701,9 +728,13 @@ Result<std::vector<std::string>> Daemon::reload() {
             const std::optional<int64_t> live = **read;
             const Range b = effective_bounds(t.knob, ks, cfg, *impl_->last);
             if (b.contains(*live)) continue;
-            Decision d{t.knob, b.clamp(*live) > *live ? Action::raise : Action::lower, *live, b.clamp(*live),
+            Decision d{t.knob,
+                       b.clamp(*live) > *live ? Action::raise : Action::lower,
+                       *live,
+                       b.clamp(*live),
                        "bounds-tightened",
-                       fmt::format("reloaded configuration bounds {}..{} exclude {}", b.min, b.max, *live)};
+                       fmt::format("reloaded configuration bounds {}..{} exclude {}", b.min, b.max,
+                                   *live)};
             const bool applied = impl_->mode == Mode::active && apply(d, impl_->last->mono_usec);
             record(d, applied);
         }

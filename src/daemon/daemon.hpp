@@ -15,22 +15,22 @@
 #include "fragtune/configuration/config_file.hpp"
 #include "fragtune/deciding/controller.hpp"
 #include "fragtune/persisting/instance_lock.hpp"
-#include "fragtune/sensing/kernel_fs.hpp"
-#include "fragtune/sensing/sample.hpp"
 #include "fragtune/persisting/state_file.hpp"
 #include "fragtune/persisting/sysctl_d.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/sensing/sample.hpp"
 
 namespace fragtune {
 
 struct DaemonOptions {
-    std::filesystem::path root = "/";                  // KernelFs root (fixture trees in tests)
+    std::filesystem::path root = "/";  // KernelFs root (fixture trees in tests)
     std::string config_path = "/etc/fragtune/fragtune.toml";
-    std::optional<Mode> mode;                          // overrides the configured mode
-    std::optional<std::string> persist_path;           // overrides daemon.persist_path
-    std::optional<std::string> state_path;             // overrides daemon.state_path
-    std::optional<OnExit> on_exit;                     // overrides daemon.on_exit
-    std::optional<uint64_t> tick_usec;                 // overrides daemon.tick
-    std::optional<std::filesystem::path> record_dir;   // --record: save each tick's /proc files here
+    std::optional<Mode> mode;                         // overrides the configured mode
+    std::optional<std::string> persist_path;          // overrides daemon.persist_path
+    std::optional<std::string> state_path;            // overrides daemon.state_path
+    std::optional<OnExit> on_exit;                    // overrides daemon.on_exit
+    std::optional<uint64_t> tick_usec;                // overrides daemon.tick
+    std::optional<std::filesystem::path> record_dir;  // --record: save each tick's /proc files here
     // fragtuned --restore: started only to write the originals back. start() and stop() then do not
     // announce a running daemon, and without a state file nothing is recorded (there are no
     // originals to restore, and live values must not become them).
@@ -39,13 +39,13 @@ struct DaemonOptions {
 
 // One knob as operators see it (D-Bus Tunables property, fragtunectl status).
 struct TunableStatus {
-    std::string name;                  // table name, e.g. "min_free_kbytes"
-    std::optional<int64_t> current;    // live value; absent when the kernel lacks the knob
+    std::string name;                // table name, e.g. "min_free_kbytes"
+    std::optional<int64_t> current;  // live value; absent when the kernel lacks the knob
     int64_t baseline = 0;
     std::optional<int64_t> original;
-    int64_t min = 0, max = 0;          // effective bounds
-    std::string state;                 // to_string(KnobStatus)
-    std::string reason;                // why it is in that state / last decision's reason
+    int64_t min = 0, max = 0;  // effective bounds
+    std::string state;         // to_string(KnobStatus)
+    std::string reason;        // why it is in that state / last decision's reason
 };
 
 // Another sysctl.d file that sets one of our knobs.
@@ -59,7 +59,7 @@ struct ConflictInfo {
 
 // Receives the daemon's events; the D-Bus adaptor implements it to emit signals.
 class DaemonListener {
-public:
+  public:
     virtual ~DaemonListener() = default;
     virtual void on_adjusted(const HistoryEntry& entry) = 0;
     virtual void on_allocation_failure(const AllocFailure& failure) = 0;
@@ -69,7 +69,7 @@ public:
 };
 
 class Daemon {
-public:
+  public:
     explicit Daemon(DaemonOptions options);
     ~Daemon();
     Daemon(const Daemon&) = delete;
@@ -120,7 +120,7 @@ public:
     const KernelFs& fs() const { return fs_; }
     const Config& config() const { return config_.config; }
 
-private:
+  private:
     struct Impl;
     void refresh_conflicts();
     void record(const Decision& d, bool applied);

@@ -12,8 +12,8 @@
 #include <CLI/CLI.hpp>
 
 #include "fragtune/configuration/config_file.hpp"
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/reporting/replay.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/sample.hpp"
 #include "fragtune/util/units.hpp"
 #include "logging.hpp"
@@ -176,9 +176,10 @@ void add_daemon_options(CLI::App& app, DaemonArgs& a) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     app.add_option("--record", a.record,
                    "save each tick's /proc files and kernel-log failures under DIR (for --replay)");
-    app.add_option("--replay", a.replay,
-                   "run the controller over a recording made with --record (observe only) and print "
-                   "the decisions it would have made, then exit");
+    app.add_option(
+        "--replay", a.replay,
+        "run the controller over a recording made with --record (observe only) and print "
+        "the decisions it would have made, then exit");
 }
 
 // --replay: the configuration is read from the real filesystem (or --root), the recording from DIR.
@@ -206,7 +207,8 @@ int run_daemon(const DaemonArgs& a, const std::string& root, const std::string& 
     so.log_level = a.log_level;
     if (!a.mode.empty()) so.daemon.mode = fragtune::mode_from_string(a.mode);
     if (!a.on_exit.empty())
-        so.daemon.on_exit = a.on_exit == "restore" ? fragtune::OnExit::restore : fragtune::OnExit::keep;
+        so.daemon.on_exit =
+            a.on_exit == "restore" ? fragtune::OnExit::restore : fragtune::OnExit::keep;
     if (!a.tick.empty()) {
         auto t = fragtune::parse_duration_usec(a.tick);
         if (!t || *t < 100'000 || *t > 600'000'000) {
@@ -284,9 +286,11 @@ int main(int argc, char** argv) {
         // --help and --version exit 0; every usage error exits 2 (CLI11's own codes are not ours).
         return app.exit(e) == 0 ? 0 : 2;
     }
-    if (config_args.check || config_args.dump) return run_config_command(config_args, sample_args.root);
+    if (config_args.check || config_args.dump)
+        return run_config_command(config_args, sample_args.root);
     if (sample_mode) return run_sample(sample_args);
     if (!daemon_args.replay.empty())
-        return run_replay(daemon_args.replay, sample_args.root, absolute_config_path(config_args.path));
+        return run_replay(daemon_args.replay, sample_args.root,
+                          absolute_config_path(config_args.path));
     return run_daemon(daemon_args, sample_args.root, absolute_config_path(config_args.path));
 }

@@ -27,7 +27,8 @@ namespace {
 uint64_t monotonic_usec() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
+           static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 // An fd closed on scope exit.
@@ -118,7 +119,8 @@ int run_service(const ServiceOptions& options) {
     if (options.bus) {
         auto b = BusService::open(daemon);
         if (!b) {
-            spdlog::critical("cannot own org.fragtune1 on the system bus: {}", b.error().describe());
+            spdlog::critical("cannot own org.fragtune1 on the system bus: {}",
+                             b.error().describe());
             // No daemon.stop(): this instance has tuned nothing, and its on_exit restore would
             // write sysctls under the fragtuned that owns the name (with another state file).
             return 1;
@@ -193,7 +195,8 @@ int run_service(const ServiceOptions& options) {
                     }
                     notify::ready(daemon.summary());
                 } else {
-                    spdlog::info("signal {} received, stopping", strsignal(static_cast<int>(si.ssi_signo)));
+                    spdlog::info("signal {} received, stopping",
+                                 strsignal(static_cast<int>(si.ssi_signo)));
                     running = false;
                 }
             }
@@ -219,8 +222,9 @@ int run_service(const ServiceOptions& options) {
         if (bus) {
             if (auto r = bus->process(); !r) {
                 // Never live on without our name: exit non-zero and let systemd restart us.
-                spdlog::critical("lost the bus: {}; exiting so the service manager restarts fragtuned",
-                                 r.error().describe());
+                spdlog::critical(
+                    "lost the bus: {}; exiting so the service manager restarts fragtuned",
+                    r.error().describe());
                 exit_code = 1;
                 break;
             }

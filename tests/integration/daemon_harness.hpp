@@ -58,7 +58,8 @@ inline bool wait_for(const std::function<bool()>& pred,
 // How often `needle` occurs in `hay` (non-overlapping).
 inline size_t count_of(const std::string& hay, const std::string& needle) {
     size_t n = 0;
-    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + needle.size()))
+    for (size_t pos = hay.find(needle); pos != std::string::npos;
+         pos = hay.find(needle, pos + needle.size()))
         ++n;
     return n;
 }
@@ -75,15 +76,15 @@ inline long proc_status_kib(pid_t pid, const std::string& field) {
 inline int open_fds(pid_t pid) {
     std::error_code ec;
     int n = 0;
-    for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
-         it.increment(ec))
+    for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+         !ec && it != end; it.increment(ec))
         ++n;
     return ec ? -1 : n;
 }
 
 // A temp directory removed at scope exit.
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/fragtune-it-XXXXXX";
         if (::mkdtemp(tmpl) == nullptr) std::abort();
@@ -97,13 +98,13 @@ public:
     TempDir& operator=(const TempDir&) = delete;
     const fs::path& path() const { return path_; }
 
-private:
+  private:
     fs::path path_;
 };
 
 // The sd_notify receiving end: a datagram socket; messages() returns everything received so far.
 class NotifySocket {
-public:
+  public:
     explicit NotifySocket(const fs::path& path) : path_(path) {
         fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         sockaddr_un sa{};
@@ -119,12 +120,13 @@ public:
     const std::string& messages() {
         char buf[4096];
         ssize_t n;
-        while ((n = ::recv(fd_, buf, sizeof buf, 0)) > 0) received_.append(buf, static_cast<size_t>(n)).append("\n");
+        while ((n = ::recv(fd_, buf, sizeof buf, 0)) > 0)
+            received_.append(buf, static_cast<size_t>(n)).append("\n");
         return received_;
     }
     bool saw(const std::string& needle) { return messages().find(needle) != std::string::npos; }
 
-private:
+  private:
     fs::path path_;
     int fd_ = -1;
     std::string received_;
@@ -132,8 +134,9 @@ private:
 
 // A child process started by pid, stderr+stdout captured to a file, killed at scope exit.
 class Process {
-public:
-    Process(std::vector<std::string> argv, std::vector<std::string> env, const fs::path& log) : log_(log) {
+  public:
+    Process(std::vector<std::string> argv, std::vector<std::string> env, const fs::path& log)
+        : log_(log) {
         pid_ = ::fork();
         if (pid_ == 0) {
             int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -175,7 +178,7 @@ public:
         return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     fs::path log_;
     bool exited_ = false;
@@ -184,7 +187,7 @@ private:
 
 // The captured machine under a temp root.
 class FixtureMachine {
-public:
+  public:
     explicit FixtureMachine(const std::string& fixture = "live-6.18-vm") {
         fs::copy(fs::path(FRAGTUNE_FIXTURES_DIR) / fixture, root(), fs::copy_options::recursive);
         write_text(root() / "proc/sys/kernel/osrelease", "6.18.44\n");
@@ -208,16 +211,19 @@ public:
     void set_knob(const std::string& name, int64_t v) const {
         write_text(path("/proc/sys/vm/" + name), std::to_string(v) + "\n");
     }
-    void config(const std::string& toml) const { write_text(path("/etc/fragtune/fragtune.toml"), toml); }
+    void config(const std::string& toml) const {
+        write_text(path("/etc/fragtune/fragtune.toml"), toml);
+    }
     // An atomic order-1 failure as /dev/kmsg prints it (kernel facility, level 4).
     void kernel_log_atomic_failure(int seq) const {
         append_text(path("/dev/kmsg"),
-                    "4," + std::to_string(seq) + ",1000000,-;swapper/0: page allocation failure: order:1, "
-                    "mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0\n");
+                    "4," + std::to_string(seq) +
+                        ",1000000,-;swapper/0: page allocation failure: order:1, "
+                        "mode:0xa20(GFP_ATOMIC), nodemask=(null),cpuset=/,mems_allowed=0\n");
     }
     fs::path scratch() const { return dir_.path(); }
 
-private:
+  private:
     TempDir dir_;
 };
 

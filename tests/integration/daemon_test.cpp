@@ -19,21 +19,23 @@ constexpr int64_t kOriginalMinFree = 67584;  // tests/fixtures/live-6.18-vm
 
 std::vector<std::string> daemon_argv(const FixtureMachine& m, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {FRAGTUNED_BIN, "--root", m.root().string(), "--no-bus",
-                                     "--tick", "200ms", "--log-level", "debug"};
+                                     "--tick",      "200ms",  "--log-level",     "debug"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }
 
 struct Running {
-    Running(const FixtureMachine& m, std::vector<std::string> extra = {}, std::vector<std::string> env = {},
-            std::vector<std::string> prefix = {})
+    Running(const FixtureMachine& m, std::vector<std::string> extra = {},
+            std::vector<std::string> env = {}, std::vector<std::string> prefix = {})
         : notify(m.scratch() / "notify.sock") {
         env.push_back("NOTIFY_SOCKET=" + notify.path().string());
         auto argv = daemon_argv(m, std::move(extra));
         argv.insert(argv.begin(), prefix.begin(), prefix.end());
         proc = std::make_unique<Process>(argv, env, m.scratch() / "daemon.log");
     }
-    bool ready() { return wait_for([&] { return notify.saw("READY=1"); }); }
+    bool ready() {
+        return wait_for([&] { return notify.saw("READY=1"); });
+    }
     NotifySocket notify;
     std::unique_ptr<Process> proc;
 };
@@ -74,17 +76,20 @@ TEST(Daemon, AtomicFailuresRaiseMinFreeAndTheValueIsPersisted) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"});
     ASSERT_TRUE(d.ready()) << d.proc->log();
-    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
-        << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
     const int64_t raised = m.knob("min_free_kbytes");
-    EXPECT_NE(d.proc->log().find("vm.min_free_kbytes 67584 -> " + std::to_string(raised)), std::string::npos)
+    EXPECT_NE(d.proc->log().find("vm.min_free_kbytes 67584 -> " + std::to_string(raised)),
+              std::string::npos)
         << d.proc->log();
     d.proc->signal(SIGTERM);
     ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
     // on_exit = keep (the default): the tuned value stays and is persisted for the next boot.
     EXPECT_EQ(m.knob("min_free_kbytes"), raised);
     const std::string conf = read_text(m.path("/etc/sysctl.d/90-fragtune.conf"));
-    EXPECT_NE(conf.find("vm.min_free_kbytes = " + std::to_string(raised)), std::string::npos) << conf;
+    EXPECT_NE(conf.find("vm.min_free_kbytes = " + std::to_string(raised)), std::string::npos)
+        << conf;
     const std::string state = read_text(m.path("/var/lib/fragtune/state.toml"));
     EXPECT_NE(state.find("original = 67584"), std::string::npos) << state;
     EXPECT_NE(state.find("atomic"), std::string::npos) << state;  // the history keeps the reason
@@ -94,8 +99,9 @@ TEST(Daemon, ObserveModeDecidesButWritesNothing) {
     FixtureMachine m;
     Running d(m, {"--mode", "observe"});
     ASSERT_TRUE(d.ready()) << d.proc->log();
-    EXPECT_TRUE(feed_failures_until(m, [&] { return d.proc->log().find("(not applied)") != std::string::npos; }))
-        << d.proc->log();
+    EXPECT_TRUE(feed_failures_until(m, [&] {
+        return d.proc->log().find("(not applied)") != std::string::npos;
+    })) << d.proc->log();
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
@@ -243,8 +249,9 @@ TEST(Daemon, OnExitRestoreWritesOriginalsBack) {
     FixtureMachine m;
     Running d(m, {"--mode", "active", "--on-exit", "restore"});
     ASSERT_TRUE(d.ready());
-    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
-        << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
     d.proc->signal(SIGINT);
     ASSERT_EQ(d.proc->wait(), 0) << d.proc->log();
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
@@ -255,12 +262,14 @@ TEST(Daemon, RestoreCommandUsesTheOriginalsFromTheStateFile) {
     {
         Running d(m, {"--mode", "active"});
         ASSERT_TRUE(d.ready());
-        ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+        ASSERT_TRUE(
+            feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
         d.proc->signal(SIGTERM);
         ASSERT_EQ(d.proc->wait(), 0);
     }
     ASSERT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);
-    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {},
+                    m.scratch() / "restore.log");
     ASSERT_EQ(restore.wait(), 0) << restore.log();
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
     // The persisted file no longer carries a tuned value for the next boot.
@@ -269,26 +278,31 @@ TEST(Daemon, RestoreCommandUsesTheOriginalsFromTheStateFile) {
     // Its messages say what it did (prerm shows them), not what a running daemon would say.
     const std::string log = restore.log();
     EXPECT_NE(log.find("vm.min_free_kbytes "), std::string::npos) << log;
-    EXPECT_NE(log.find("fragtuned --restore: 1 knob written back to the original value"), std::string::npos)
+    EXPECT_NE(log.find("fragtuned --restore: 1 knob written back to the original value"),
+              std::string::npos)
         << log;
     EXPECT_EQ(log.find("started"), std::string::npos) << log;
     EXPECT_EQ(log.find("kept"), std::string::npos) << log;
     EXPECT_EQ(log.find("mode "), std::string::npos) << log;
 
     // Run again: nothing left to do, and it says so.
-    Process again({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "again.log");
+    Process again({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {},
+                  m.scratch() / "again.log");
     ASSERT_EQ(again.wait(), 0) << again.log();
-    EXPECT_NE(again.log().find("fragtuned --restore: every knob already has its original value"), std::string::npos)
+    EXPECT_NE(again.log().find("fragtuned --restore: every knob already has its original value"),
+              std::string::npos)
         << again.log();
 }
 
 TEST(Daemon, RestoreCommandWithoutAStateFileRestoresNothingAndRecordsNothing) {
     FixtureMachine m;
     m.set_knob("min_free_kbytes", kOriginalMinFree + 1000);  // not an original: nobody recorded one
-    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {}, m.scratch() / "restore.log");
+    Process restore({FRAGTUNED_BIN, "--root", m.root().string(), "--restore"}, {},
+                    m.scratch() / "restore.log");
     ASSERT_EQ(restore.wait(), 0) << restore.log();
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree + 1000);
-    EXPECT_NE(restore.log().find("no originals were recorded, nothing to restore"), std::string::npos)
+    EXPECT_NE(restore.log().find("no originals were recorded, nothing to restore"),
+              std::string::npos)
         << restore.log();
     EXPECT_EQ(restore.log().find("started"), std::string::npos) << restore.log();
     // Live values must not become the originals of a later start.
@@ -320,12 +334,14 @@ TEST(Daemon, AValueChangedBySomeoneElsePinsTheKnob) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"});
     ASSERT_TRUE(d.ready());
-    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+    ASSERT_TRUE(
+        feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
     m.set_knob("min_free_kbytes", 70000);  // the administrator
     ASSERT_TRUE(wait_for([&] { return d.proc->log().find("admin-override") != std::string::npos; }))
         << d.proc->log();
     // More trouble: the knob stays where the administrator put it.
-    feed_failures_until(m, [] { return false; }, 1500ms);
+    feed_failures_until(
+        m, [] { return false; }, 1500ms);
     EXPECT_EQ(m.knob("min_free_kbytes"), 70000);
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
@@ -339,13 +355,15 @@ TEST(Daemon, SighupWithABrokenConfigKeepsTheOldOneRunning) {
     ASSERT_TRUE(d.ready()) << d.proc->log();
     m.config("[daemon]\nmode = \"fast\"\ntikc = \"1s\"\n");
     d.proc->signal(SIGHUP);
-    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("configuration rejected") != std::string::npos; }))
-        << d.proc->log();
+    ASSERT_TRUE(wait_for([&] {
+        return d.proc->log().find("configuration rejected") != std::string::npos;
+    })) << d.proc->log();
     EXPECT_TRUE(d.notify.saw("RELOADING=1"));
     EXPECT_TRUE(d.proc->running());
     // Still active on the old configuration: failures are still acted on.
-    EXPECT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
-        << d.proc->log();
+    EXPECT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
 }
@@ -357,9 +375,11 @@ TEST(Daemon, SighupWithAGoodConfigAppliesIt) {
     ASSERT_TRUE(d.ready()) << d.proc->log();
     m.config("[daemon]\nmode = \"active\"\n");
     d.proc->signal(SIGHUP);
-    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("mode observe -> active") != std::string::npos; }))
-        << d.proc->log();
-    EXPECT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
+    ASSERT_TRUE(wait_for([&] {
+        return d.proc->log().find("mode observe -> active") != std::string::npos;
+    })) << d.proc->log();
+    EXPECT_TRUE(
+        feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }));
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
 }
@@ -369,7 +389,8 @@ TEST(Daemon, ReloadTightensBoundsAtOnce) {
     m.config("[daemon]\nmode = \"active\"\n");
     Running d(m);
     ASSERT_TRUE(d.ready()) << d.proc->log();
-    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > 81920; })) << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > 81920; }))
+        << d.proc->log();
     m.config("[daemon]\nmode = \"active\"\n[tunables.min_free_kbytes]\nmax = \"80M\"\n");
     d.proc->signal(SIGHUP);
     ASSERT_TRUE(wait_for([&] { return m.knob("min_free_kbytes") == 81920; })) << d.proc->log();
@@ -381,8 +402,14 @@ TEST(Daemon, ReloadTightensBoundsAtOnce) {
 // A read-only bind mount in a private mount namespace: real EROFS from the kernel.
 std::vector<std::string> read_only(const fs::path& dir) {
     const std::string d = dir.string();
-    return {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-            "mount --bind " + d + " " + d + " && mount -o remount,bind,ro " + d + " " + d + " && exec \"$0\" \"$@\""};
+    return {"/usr/bin/unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            "mount --bind " + d + " " + d + " && mount -o remount,bind,ro " + d + " " + d +
+                " && exec \"$0\" \"$@\""};
 }
 
 TEST(Daemon, ReadOnlyPersistDirectoryKeepsRuntimeValuesAndSaysNotPersisted) {
@@ -390,8 +417,9 @@ TEST(Daemon, ReadOnlyPersistDirectoryKeepsRuntimeValuesAndSaysNotPersisted) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"}, {}, read_only(m.path("/etc/sysctl.d")));
     ASSERT_TRUE(d.ready()) << d.proc->log();
-    ASSERT_TRUE(feed_failures_until(m, [&] { return m.knob("min_free_kbytes") > kOriginalMinFree; }))
-        << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] {
+        return m.knob("min_free_kbytes") > kOriginalMinFree;
+    })) << d.proc->log();
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0) << d.proc->log();
     EXPECT_GT(m.knob("min_free_kbytes"), kOriginalMinFree);
@@ -404,13 +432,16 @@ TEST(Daemon, RejectedSysctlWriteMarksTheKnobFailedAndTheDaemonGoesOn) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"}, {}, read_only(m.path("/proc/sys/vm")));
     ASSERT_TRUE(d.ready()) << d.proc->log();
-    ASSERT_TRUE(feed_failures_until(m, [&] { return d.proc->log().find("Read-only file system") != std::string::npos; }))
-        << d.proc->log();
+    ASSERT_TRUE(feed_failures_until(m, [&] {
+        return d.proc->log().find("Read-only file system") != std::string::npos;
+    })) << d.proc->log();
     // Logged once, then backed off rather than retried every tick.
-    feed_failures_until(m, [] { return false; }, 1500ms);
+    feed_failures_until(
+        m, [] { return false; }, 1500ms);
     const std::string log = d.proc->log();
     size_t count = 0;
-    for (size_t pos = 0; (pos = log.find("Read-only file system", pos)) != std::string::npos; ++pos) ++count;
+    for (size_t pos = 0; (pos = log.find("Read-only file system", pos)) != std::string::npos; ++pos)
+        ++count;
     EXPECT_LE(count, 2u) << log;
     EXPECT_TRUE(d.proc->running());
     EXPECT_EQ(m.knob("min_free_kbytes"), kOriginalMinFree);
@@ -444,14 +475,16 @@ TEST(Daemon, ProcFileVanishingMidRunHoldsKnobsAndRecovers) {
     ASSERT_TRUE(d.ready());
     const std::string zoneinfo = read_text(m.path("/proc/zoneinfo"));
     fs::remove(m.path("/proc/zoneinfo"));
-    ASSERT_TRUE(wait_for([&] { return d.proc->log().find("sampling failed") != std::string::npos; }))
-        << d.proc->log();
+    ASSERT_TRUE(wait_for([&] {
+        return d.proc->log().find("sampling failed") != std::string::npos;
+    })) << d.proc->log();
     write_text(m.path("/proc/zoneinfo"), zoneinfo.substr(0, zoneinfo.size() / 3));  // truncated
     std::this_thread::sleep_for(500ms);
     EXPECT_TRUE(d.proc->running());
     write_text(m.path("/proc/zoneinfo"), zoneinfo);
-    EXPECT_TRUE(wait_for([&] { return d.proc->log().find("sampling recovered") != std::string::npos; }))
-        << d.proc->log();
+    EXPECT_TRUE(wait_for([&] {
+        return d.proc->log().find("sampling recovered") != std::string::npos;
+    })) << d.proc->log();
     d.proc->signal(SIGTERM);
     EXPECT_EQ(d.proc->wait(), 0);
 }
@@ -483,8 +516,9 @@ TEST(DaemonRealKernel, ActiveRunOnTheLiveKernelRestoresEveryKnob) {
     const char* opt = std::getenv("FRAGTUNE_REAL_SYSCTL");
     if (!opt || std::string(opt) != "1" || ::geteuid() != 0)
         GTEST_SKIP() << "set FRAGTUNE_REAL_SYSCTL=1 and run as root";
-    const std::vector<std::string> knobs = {"min_free_kbytes", "watermark_scale_factor", "swappiness",
-                                            "vfs_cache_pressure", "compaction_proactiveness"};
+    const std::vector<std::string> knobs = {"min_free_kbytes", "watermark_scale_factor",
+                                            "swappiness", "vfs_cache_pressure",
+                                            "compaction_proactiveness"};
     struct Guard {
         std::vector<std::pair<std::string, std::string>> saved;
         ~Guard() {
@@ -495,9 +529,9 @@ TEST(DaemonRealKernel, ActiveRunOnTheLiveKernelRestoresEveryKnob) {
 
     TempDir tmp;
     NotifySocket notify(tmp.path() / "notify.sock");
-    Process p({FRAGTUNED_BIN, "--no-bus", "--mode", "active", "--on-exit", "restore", "--tick", "500ms",
-               "--persist-path", (tmp.path() / "90-fragtune.conf").string(), "--state-path",
-               (tmp.path() / "state.toml").string()},
+    Process p({FRAGTUNED_BIN, "--no-bus", "--mode", "active", "--on-exit", "restore", "--tick",
+               "500ms", "--persist-path", (tmp.path() / "90-fragtune.conf").string(),
+               "--state-path", (tmp.path() / "state.toml").string()},
               {"NOTIFY_SOCKET=" + notify.path().string()}, tmp.path() / "daemon.log");
     ASSERT_TRUE(wait_for([&] { return notify.saw("READY=1"); })) << p.log();
     std::this_thread::sleep_for(3s);

@@ -16,9 +16,9 @@
 #include <set>
 
 #include "daemon_harness.hpp"
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/persisting/state_file.hpp"
 #include "fragtune/persisting/sysctl_d.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
 #include "process_util.hpp"
 
 using namespace fragtune::testing;
@@ -121,8 +121,7 @@ void expect_files_parse(const FixtureMachine& m, const std::string& when) {
     }
 }
 
-// ---- ENOSPC
-// ----------------------------------------------------------------------------------------
+// ---- ENOSPC -------------------------------------------------------------------------------------
 
 TEST(Faults, PersistDirectoryFullKeepsRuntimeValuesAndTheOldFile) {
     if (!have_root()) GTEST_SKIP() << "needs root for a mount namespace";
@@ -163,8 +162,7 @@ TEST(Faults, PersistDirectoryFullKeepsRuntimeValuesAndTheOldFile) {
     EXPECT_TRUE(fs::exists(after / "fill"));  // the copy really is of the full tmpfs
 }
 
-// ---- fsync -> EIO
-// --------------------------------------------------------------------------------
+// ---- fsync -> EIO -------------------------------------------------------------------------------
 
 TEST(Faults, FsyncFailingWithEioLeavesNoFileNoTempAndSaysNotPersisted) {
     if (!strace_works()) GTEST_SKIP() << "strace with ptrace is not available";
@@ -197,16 +195,15 @@ TEST(Faults, FsyncFailingWithEioLeavesNoFileNoTempAndSaysNotPersisted) {
     EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
 }
 
-// ---- SIGKILL mid-write: write_atomic alone
-// -----------------------------------------------------------
+// ---- SIGKILL mid-write: write_atomic alone ------------------------------------------------------
 
 // A KernelFs whose write_atomic() reports each completed step over a socket and then waits for
 // the parent's go-ahead, so the parent can SIGKILL the writer at exactly the step it chose.
 class SteppedFs : public fragtune::KernelFs {
-public:
+  public:
     SteppedFs(fs::path root, int sock) : KernelFs(std::move(root)), sock_(sock) {}
 
-protected:
+  protected:
     void atomic_write_step(fragtune::AtomicWriteStep step, std::string_view) const override {
         const char c = static_cast<char>(step);
         if (::send(sock_, &c, 1, MSG_NOSIGNAL) != 1) ::_exit(3);
@@ -214,7 +211,7 @@ protected:
         if (::recv(sock_, &go, 1, 0) != 1) ::_exit(4);
     }
 
-private:
+  private:
     int sock_;
 };
 
@@ -364,8 +361,7 @@ TEST(Faults, SigkillAtEachStepOfAtomicWritesNeverLeavesAPartialFile) {
         kills, stale);
 }
 
-// ---- SIGKILL mid-write: the daemon, at each step of its atomic writes
-// ------------------------------
+// ---- SIGKILL mid-write: the daemon, at each step of its atomic writes ---------------------------
 
 // strace delivers SIGKILL on entry to the K-th fsync or rename of the daemon: its state and
 // sysctl.d writes are fsync(temp), rename, fsync(dir) each, so K = 1..6 lands on every step of the
@@ -421,13 +417,12 @@ TEST(Faults, DaemonKilledAtEachStepOfPersistingRestartsCleanly) {
     EXPECT_GT(temps_left, 0);  // some kills did land between temp creation and rename
 }
 
-// ---- state file at start
-// ----------------------------------------------------------------------------
+// ---- state file at start ------------------------------------------------------------------------
 
 TEST(Faults, CorruptStateFileAtStartIsSetAsideAndTheDaemonRuns) {
     FixtureMachine m;
-    const std::string corrupt =
-        "format_version = 1\n[knobs.min_free_kbytes\noriginal = 12";  // torn write
+    // torn write
+    const std::string corrupt = "format_version = 1\n[knobs.min_free_kbytes\noriginal = 12";
     write_text(m.path(kState), corrupt);
     FaultDaemon d(m);
     ASSERT_TRUE(d.ready()) << d.proc->log();
@@ -462,8 +457,7 @@ TEST(Faults, StateFileFromAFutureVersionIsNeverOverwritten) {
     EXPECT_FALSE(fs::exists(m.path(kStateTemp)));
 }
 
-// ---- wall clock jumps
-// --------------------------------------------------------------------------------
+// ---- wall clock jumps ---------------------------------------------------------------------------
 
 // libfaketime moves CLOCK_REALTIME by +1 h and then -1 h while the daemon runs (the offset file is
 // re-read on every call: FAKETIME_NO_CACHE); the monotonic clock is left alone. Ticks, counted as
@@ -515,8 +509,7 @@ TEST(Faults, WallClockJumpsDoNotChangeTheTickRate) {
     EXPECT_TRUE(d.proc->log().find("critical") == std::string::npos) << log;
 }
 
-// ---- kernel log flood
-// ---------------------------------------------------------------------------------
+// ---- kernel log flood ---------------------------------------------------------------------------
 
 TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
     FixtureMachine m;
@@ -585,8 +578,7 @@ TEST(Faults, KernelLogFloodKeepsMemoryBoundedAndLogsOneLinePerTick) {
     EXPECT_EQ(d.proc->wait(), 0) << d.proc->log().substr(0, 4000);
 }
 
-// ---- SIGTERM at random moments
-// -------------------------------------------------------------------------
+// ---- SIGTERM at random moments ------------------------------------------------------------------
 
 TEST(Faults, SigtermAtRandomMomentsAlwaysLeavesWholeFiles) {
     FixtureMachine m;
@@ -619,8 +611,7 @@ TEST(Faults, SigtermAtRandomMomentsAlwaysLeavesWholeFiles) {
     }
 }
 
-// ---- files that are not regular files
-// ------------------------------------------------------------------
+// ---- files that are not regular files -----------------------------------------------------------
 //
 // A FIFO at a path fragtuned reads used to block it in open() forever, signals unread. Each is now
 // refused with a message naming the path. The 30 s timeouts are only a backstop against the old

@@ -9,8 +9,8 @@
 
 #include "daemon_harness.hpp"
 #include "fragtune/configuration/config_file.hpp"
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/knobs/tunables.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
 
 using namespace fragtune::testing;
 using namespace std::chrono_literals;

@@ -22,10 +22,12 @@ std::string_view to_string(OnExit e);
 struct DaemonConfig {
     uint64_t tick_usec = 2'000'000;  // control loop period; range 100 ms .. 10 min
     Mode mode = Mode::active;
-    OnExit on_exit = OnExit::keep;  // keep tuned values at stop (tuned's lesson) or restore originals
-    bool persist = true;            // write the sysctl.d file so values survive reboot
+    // keep tuned values at stop (tuned's lesson) or restore originals
+    OnExit on_exit = OnExit::keep;
+    bool persist = true;  // write the sysctl.d file so values survive reboot
     std::string persist_path = "/etc/sysctl.d/90-fragtune.conf";
-    uint64_t persist_settle_usec = 60'000'000;  // persist once values have not changed for this long
+    // persist once values have not changed for this long
+    uint64_t persist_settle_usec = 60'000'000;
     std::string state_path = "/var/lib/fragtune/state.toml";
     std::string log_level = "info";  // trace, debug, info, warn, error
     uint32_t history_size = 256;     // changes kept in memory and in the state file
@@ -44,13 +46,13 @@ struct SignalsConfig {
 // back to (unset: the value found at first start).
 struct KnobConfig {
     bool enabled = true;
-    std::optional<int64_t> min;       // unset: the table's default_min (min_free_kbytes: the baseline)
-    std::optional<int64_t> max;       // unset: the table's default_max
-    std::optional<int64_t> baseline;  // unset: original value found at first start
-    int64_t max_step = 0;             // largest change in one tick (0: the policy's default)
-    uint64_t cooldown_usec = 10'000'000;   // minimum time between two changes of this knob
-    uint32_t max_changes_per_hour = 6;     // hard cap, counted over a sliding hour
-    uint64_t calm_usec = 120'000'000;      // no trouble for this long before decay starts
+    std::optional<int64_t> min;  // unset: the table's default_min (min_free_kbytes: the baseline)
+    std::optional<int64_t> max;  // unset: the table's default_max
+    std::optional<int64_t> baseline;      // unset: original value found at first start
+    int64_t max_step = 0;                 // largest change in one tick (0: the policy's default)
+    uint64_t cooldown_usec = 10'000'000;  // minimum time between two changes of this knob
+    uint32_t max_changes_per_hour = 6;    // hard cap, counted over a sliding hour
+    uint64_t calm_usec = 120'000'000;     // no trouble for this long before decay starts
     uint64_t decay_interval_usec = 30'000'000;  // one decay step per interval once calm
     // min_free_kbytes only: min/max/baseline given as a share of managed lowmem ("5%" in the file).
     // At most one of `min` and `min_lowmem_percent` is set (likewise max, baseline); the daemon resolves
@@ -67,16 +69,17 @@ inline int64_t resolve_lowmem_percent_kib(double percent, uint64_t managed_lowme
 
 // Policy thresholds. Each pair is (raise, relax) so the controller has hysteresis.
 struct MinFreePolicy {
-    double raise_factor = 1.5;           // multiplicative raise on trouble
-    int max_failure_order = 3;           // atomic failures up to this order count as reserve starvation
-    uint32_t min_dip_ticks = 2;          // zone free <= min watermark in this many of the last 8 ticks
-    double kswapd_low_quick_per_sec = 5.0;  // kswapd_low_wmark_hit_quickly rate that counts as trouble
+    double raise_factor = 1.5;   // multiplicative raise on trouble
+    int max_failure_order = 3;   // atomic failures up to this order count as reserve starvation
+    uint32_t min_dip_ticks = 2;  // zone free <= min watermark in this many of the last 8 ticks
+    // kswapd_low_wmark_hit_quickly rate that counts as trouble
+    double kswapd_low_quick_per_sec = 5.0;
     // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in
     // 2-3 steps, so raise + decay fit in the hourly change cap (decays count as changes).
     int64_t decay_step_kib = 16384;
 };
 struct WatermarkPolicy {
-    int64_t raise_step = 20;               // additive, in 1/10000 of memory
+    int64_t raise_step = 20;                // additive, in 1/10000 of memory
     double allocstall_raise_per_sec = 1.0;  // direct reclaim stalls per second
     double psi_some_raise_percent = 1.0;    // share of the interval some task stalled on memory
     double psi_some_relax_percent = 0.1;
@@ -90,12 +93,13 @@ struct CompactionPolicy {
     int64_t raise_step = 20;
     int unusable_raise_permille = 800;  // unusable free index at a target order above this: raise
     int unusable_relax_permille = 400;  // below this (blocks plentiful): relax
-    double futile_fail_ratio = 4.0;     // compact_fail > ratio * compact_success: compaction is futile
-    uint32_t futile_min_fail = 4;       // ... with at least this many compact_fail in the interval
+    double futile_fail_ratio = 4.0;  // compact_fail > ratio * compact_success: compaction is futile
+    uint32_t futile_min_fail = 4;    // ... with at least this many compact_fail in the interval
     uint64_t kick_interval_usec = 30'000'000;  // least time between two wake-up writes
     int64_t decay_step = 10;
     bool compact_memory_fallback = false;  // one-shot /proc/sys/vm/compact_memory on kernels < 5.9
-    uint64_t compact_memory_interval_usec = 600'000'000;  // least time between two compact_memory writes
+    // least time between two compact_memory writes
+    uint64_t compact_memory_interval_usec = 600'000'000;
     // After compaction was found futile, fragmentation does not raise proactiveness (nor kick) for this
     // long: compaction that cannot move pages only burns CPU, and without this the knob would oscillate.
     uint64_t futile_backoff_usec = 600'000'000;
@@ -104,7 +108,7 @@ struct VfsCachePolicy {
     int64_t raise_step = 50;
     double slab_raise_share = 0.20;  // SReclaimable / MemTotal above this while fragmented: raise
     double slab_relax_share = 0.10;
-    int fragmentation_score = 50;    // node fragmentation score (0..100) counted as fragmented
+    int fragmentation_score = 50;  // node fragmentation score (0..100) counted as fragmented
     int64_t decay_step = 25;
 };
 struct SwappinessPolicy {
@@ -112,7 +116,8 @@ struct SwappinessPolicy {
     double refault_file_raise_per_sec = 1000.0;  // file refaults/s that favour swapping cold anon
     double swapin_lower_per_sec = 100.0;         // pswpin/s that favour keeping anon in memory
     double swapin_low_per_sec = 10.0;            // refaults raise only while pswpin/s is below this
-    double refault_file_relax_per_sec = 100.0;   // file refaults/s below this (and swap-ins low): calm
+    // file refaults/s below this (and swap-ins low): calm
+    double refault_file_relax_per_sec = 100.0;
     int64_t decay_step = 5;
 };
 

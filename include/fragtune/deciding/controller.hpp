@@ -11,18 +11,18 @@
 #include <vector>
 
 #include "fragtune/configuration/config.hpp"
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/parsers.hpp"
 #include "fragtune/sensing/sample.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
 
 // Where a knob stands. Only `tuning` knobs are changed.
 enum class KnobStatus {
-    tuning,       // under fragtune's control
-    pinned,       // someone else wrote it, or an operator pinned it: never touched until unpinned
-    conflict,     // another sysctl.d file sets it at boot; pinned by default (the administrator wins)
-    failed,       // the last write failed; retried after a back-off
+    tuning,    // under fragtune's control
+    pinned,    // someone else wrote it, or an operator pinned it: never touched until unpinned
+    conflict,  // another sysctl.d file sets it at boot; pinned by default (the administrator wins)
+    failed,    // the last write failed; retried after a back-off
     unsupported,  // this kernel lacks the knob
     disabled,     // turned off in the configuration
 };
@@ -33,51 +33,54 @@ struct KnobState {
     int64_t baseline = 0;                 // decay target (configured, else original)
     std::optional<int64_t> last_written;  // last value fragtune wrote and read back
     KnobStatus status = KnobStatus::tuning;
-    std::string status_reason;            // why pinned/failed/... ("value changed to 100 by someone else")
-    uint64_t last_change_usec = 0;        // mono time of the last applied change (0: never)
-    std::vector<uint64_t> recent_changes_usec;  // applied changes within the last hour, oldest first
-    uint64_t last_trouble_usec = 0;       // last tick a rule of this knob fired or its signals sat
-                                          // between relax and raise thresholds (not calm)
+    std::string status_reason;  // why pinned/failed/... ("value changed to 100 by someone else")
+    uint64_t last_change_usec = 0;  // mono time of the last applied change (0: never)
+    // applied changes within the last hour, oldest first
+    std::vector<uint64_t> recent_changes_usec;
+    uint64_t last_trouble_usec = 0;  // last tick a rule of this knob fired or its signals sat
+                                     // between relax and raise thresholds (not calm)
     uint64_t last_decay_usec = 0;
-    uint64_t retry_after_usec = 0;        // failed knobs are retried after this time
-    uint32_t failures = 0;                // consecutive write failures (back-off doubles)
-    std::string last_rule, last_reason;   // of the last decision, for status/explain
-    uint64_t last_refuse_usec = 0;        // a refusal with the same rule is repeated at most once a minute
+    uint64_t retry_after_usec = 0;       // failed knobs are retried after this time
+    uint32_t failures = 0;               // consecutive write failures (back-off doubles)
+    std::string last_rule, last_reason;  // of the last decision, for status/explain
+    // a refusal with the same rule is repeated at most once a minute
+    uint64_t last_refuse_usec = 0;
     std::string last_refuse_rule;
 };
 
 struct ControllerState {
     std::array<KnobState, kKnobCount> knobs{};
-    uint8_t min_dip_history = 0;          // bit i set: tick -i had a zone at/below its min watermark
+    uint8_t min_dip_history = 0;  // bit i set: tick -i had a zone at/below its min watermark
     uint64_t last_compaction_kick_usec = 0;
     uint64_t last_compact_memory_usec = 0;
-    uint64_t managed_pages_total = 0;     // to tell kernel recalculation (memory hotplug) from admins
-    uint64_t user_zone_high_pages = 0;    // summed high watermarks (DMA..Normal) of the previous tick
+    uint64_t managed_pages_total = 0;   // to tell kernel recalculation (memory hotplug) from admins
+    uint64_t user_zone_high_pages = 0;  // summed high watermarks (DMA..Normal) of the previous tick
     // The last min_free_kbytes fragtune wrote: the kernel's user_min_free_kbytes, below which its
     // own recalculation does not lower the value (none: never written by us). Set by real writes
     // only (record_applied, not record_observed); seeded at start from the state file.
     std::optional<int64_t> user_min_free_kbytes;
-    uint8_t atomic_failure_history = 0;   // bit i set: tick -i had atomic failures of order <= max order;
-                                          // cleared when a min_free_kbytes change is applied
-    uint64_t start_usec = 0;              // mono time of the first sample: calm is measured from here
+    // bit i set: tick -i had atomic failures of order <= max order;
+    // cleared when a min_free_kbytes change is applied
+    uint8_t atomic_failure_history = 0;
+    uint64_t start_usec = 0;  // mono time of the first sample: calm is measured from here
     uint64_t last_compaction_futile_usec = 0;  // last tick compaction was found futile (0: never)
-    int last_fragmentation_score = -1;    // max node score of the previous tick (-1: none yet)
+    int last_fragmentation_score = -1;         // max node score of the previous tick (-1: none yet)
     uint32_t kcompactd_futile_ticks = 0;  // consecutive ticks kcompactd scanned without the score
                                           // falling
-    int64_t wsf_relief_value = 0;         // watermark_scale_factor that last answered direct reclaim
-    uint64_t wsf_last_stall_usec = 0;     // last tick with direct-reclaim stalls (0: never)
+    int64_t wsf_relief_value = 0;      // watermark_scale_factor that last answered direct reclaim
+    uint64_t wsf_last_stall_usec = 0;  // last tick with direct-reclaim stalls (0: never)
 
     KnobState& knob(Knob k) { return knobs[index(k)]; }
     const KnobState& knob(Knob k) const { return knobs[index(k)]; }
 };
 
 enum class Action {
-    raise,    // towards more reserve / more compaction / more cache pressure
-    lower,    // a policy asked for less (e.g. futile compaction, swap-ins)
-    decay,    // calm: a step back towards baseline
-    kick,     // rewrite the same compaction_proactiveness value to wake kcompactd now
-    refuse,   // a rule fired but a guard (safety, rate limit, bounds) refused it; nothing is written
-    pin,      // the live value differs from what fragtune wrote: the knob is pinned from now on
+    raise,   // towards more reserve / more compaction / more cache pressure
+    lower,   // a policy asked for less (e.g. futile compaction, swap-ins)
+    decay,   // calm: a step back towards baseline
+    kick,    // rewrite the same compaction_proactiveness value to wake kcompactd now
+    refuse,  // a rule fired but a guard (safety, rate limit, bounds) refused it; nothing is written
+    pin,     // the live value differs from what fragtune wrote: the knob is pinned from now on
     compact,  // one-shot write to /proc/sys/vm/compact_memory
 };
 std::string_view to_string(Action a);
@@ -89,8 +92,9 @@ struct Decision {
     Action action = Action::raise;
     int64_t old_value = 0;
     int64_t new_value = 0;
-    std::string rule;    // short stable identifier, e.g. "atomic-failures", "decay", "safety-cap"
-    std::string reason;  // one line with the signal values, e.g. "3 atomic order-1 failures in 2.0 s"
+    std::string rule;  // short stable identifier, e.g. "atomic-failures", "decay", "safety-cap"
+    // one line with the signal values, e.g. "3 atomic order-1 failures in 2.0 s"
+    std::string reason;
     bool apply = true;
 };
 

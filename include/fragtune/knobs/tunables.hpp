@@ -19,7 +19,9 @@ enum class Knob : uint8_t {
 };
 inline constexpr std::size_t kKnobCount = 5;
 
-inline constexpr std::size_t index(Knob k) { return static_cast<std::size_t>(k); }
+inline constexpr std::size_t index(Knob k) {
+    return static_cast<std::size_t>(k);
+}
 
 struct TunableSpec {
     Knob knob;
@@ -45,18 +47,21 @@ inline constexpr std::array<TunableSpec, kKnobCount> kTunables{{
      "reserve kept free for allocations that cannot wait for reclaim (atomic, interrupt context)"},
     {Knob::watermark_scale_factor, "watermark_scale_factor", "vm.watermark_scale_factor",
      "/proc/sys/vm/watermark_scale_factor", "1/10000 of memory", 1, 3000, 10, 300, "",
-     "distance between the min, low and high watermarks: how early kswapd wakes and how long it works"},
+     "distance between the min, low and high watermarks: how early kswapd wakes and how long it "
+     "works"},
     {Knob::compaction_proactiveness, "compaction_proactiveness", "vm.compaction_proactiveness",
      "/proc/sys/vm/compaction_proactiveness", "", 0, 100, 0, 90, "5.9",
      "how hard kcompactd compacts in the background to keep high-order blocks available"},
     {Knob::vfs_cache_pressure, "vfs_cache_pressure", "vm.vfs_cache_pressure",
      "/proc/sys/vm/vfs_cache_pressure", "", 0, 2147483647, 50, 500, "",
      "how eagerly dentry and inode caches (reclaimable slab) are reclaimed relative to page cache"},
-    {Knob::swappiness, "swappiness", "vm.swappiness", "/proc/sys/vm/swappiness", "", 0, 200, 0, 200, "",
-     "relative cost of swapping anonymous memory versus dropping page cache"},
+    {Knob::swappiness, "swappiness", "vm.swappiness", "/proc/sys/vm/swappiness", "", 0, 200, 0, 200,
+     "", "relative cost of swapping anonymous memory versus dropping page cache"},
 }};
 
-inline constexpr const TunableSpec& spec(Knob k) { return kTunables[index(k)]; }
+inline constexpr const TunableSpec& spec(Knob k) {
+    return kTunables[index(k)];
+}
 
 // The knob with this table name ("min_free_kbytes") or sysctl name ("vm.min_free_kbytes"); nullopt for
 // anything else. This is the only way a caller-supplied string becomes a knob.

@@ -9,9 +9,9 @@
 #include <string_view>
 
 #include "fragtune/deciding/controller.hpp"
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/util/result.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
 

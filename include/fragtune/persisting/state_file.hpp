@@ -14,9 +14,9 @@
 
 #include "fragtune/configuration/config.hpp"
 #include "fragtune/deciding/controller.hpp"
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/util/result.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
 
@@ -140,8 +140,7 @@ Result<void> set_aside_state_file(const KernelFs& fs, std::string_view path);
 // Saves atomically with mode 0600; the directory is created with mode 0700.
 Result<void> save_state(const KernelFs& fs, std::string_view path, const PersistedState& state);
 
-// ---- bridging to the controller's state (pure)
-// ---------------------------------------------------
+// ---- bridging to the controller's state (pure) --------------------------------------------------
 
 // What to save now. Originals already recorded in `previous` are kept as they are: once recorded
 // they are never overwritten (a later start sees fragtune's own values live, not the originals).

@@ -29,8 +29,8 @@
 #include <string_view>
 #include <vector>
 
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/knobs/tunables.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
 
 namespace fragtune {
 
@@ -79,8 +79,8 @@ ParsedSysctlConf parse_sysctl_conf(std::string_view text, std::string_view sourc
 // What the boot configuration does to one knob.
 struct KnobBootInfo {
     // Every assignment of the knob's key in files other than ours, in application order.
-    std::vector<SysctlAssignment>
-        before_ours;                           // applied before our file: ours wins ("also set in")
+    // applied before our file: ours wins ("also set in")
+    std::vector<SysctlAssignment> before_ours;
     std::vector<SysctlAssignment> after_ours;  // applied after our file: theirs wins (a conflict)
     std::optional<SysctlAssignment> own;       // the last assignment in our own file, if any
     // Glob assignments elsewhere whose pattern matches the key and that no "-key" line excludes:
@@ -92,8 +92,8 @@ struct KnobBootInfo {
     // fragtune): the last of before_ours + after_ours.
     const SysctlAssignment* others_winner() const;
     bool conflict() const { return !after_ours.empty(); }
-    std::optional<int64_t> winning_value()
-        const;  // others_winner's value as an integer, if it is one
+    // others_winner's value as an integer, if it is one
+    std::optional<int64_t> winning_value() const;
     // One line for logs and status: "vm.swappiness = 10 is set at boot by
     // /etc/sysctl.d/99-x.conf:3, after fragtune's file" / "also set in
     // /usr/lib/sysctl.d/50-x.conf:2 (fragtune's file wins)" /

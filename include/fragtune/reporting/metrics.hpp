@@ -18,10 +18,10 @@
 
 #include "fragtune/configuration/config.hpp"
 #include "fragtune/deciding/controller.hpp"
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/sample.hpp"
 #include "fragtune/sensing/signals.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
 
@@ -30,8 +30,8 @@ namespace fragtune {
 struct MetricsCounters {
     std::map<std::pair<Knob, Action>, uint64_t> decisions;  // every decision, applied or not
     std::map<std::pair<Knob, Action>, uint64_t> changes;    // decisions written and read back
-    std::map<std::pair<int, bool>, uint64_t>
-        failures;  // (order, atomic) -> page allocation failures
+    // (order, atomic) -> page allocation failures
+    std::map<std::pair<int, bool>, uint64_t> failures;
     uint64_t vmalloc_failures = 0;
     uint64_t kmsg_lost = 0;  // kernel log records overwritten before fragtuned read them
 

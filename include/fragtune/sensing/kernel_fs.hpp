@@ -46,7 +46,7 @@ inline constexpr ReadLimits kKernelFileLimits{64u << 20, "kernel files"};
 inline constexpr ReadLimits kConfigFileLimits{1u << 20, "configuration and sysctl.d files"};
 
 class KernelFs {
-public:
+  public:
     explicit KernelFs(std::filesystem::path root = "/");
     virtual ~KernelFs() = default;
     KernelFs(const KernelFs&) = default;
@@ -97,13 +97,13 @@ public:
     // an existing `dir` is left as it is, mode included.
     virtual Result<void> make_dirs(std::string_view dir, unsigned mode = 0755) const;
 
-protected:
+  protected:
     // Called by write_atomic() after each step it completed, with the path it was given. Does
     // nothing; a test subclass overrides it to report progress and to stop or kill the writer at a
     // chosen step, so crash-consistency is proven at every step instead of at random moments.
     virtual void atomic_write_step(AtomicWriteStep /*step*/, std::string_view /*path*/) const {}
 
-private:
+  private:
     std::filesystem::path root_;
 };
 

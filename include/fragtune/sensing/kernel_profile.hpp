@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/knobs/tunables.hpp"
+#include "fragtune/sensing/kernel_fs.hpp"
 
 namespace fragtune {
 
@@ -29,8 +29,7 @@ struct KernelProfile {
     // The order proactive compaction scores (COMPACTION_HPAGE_ORDER).
     int hpage_pmd_order = 9;
 
-    // ---- which formula applies
-    // --------------------------------------------------------------------
+    // ---- which formula applies ------------------------------------------------------------------
     // __setup_per_zone_wmarks: before "mm/page_alloc: fix min_free_kbytes calculation regarding
     // ZONE_MOVABLE" (liuq, posted 2023-06-21, merged for v6.5) ZONE_MOVABLE counted in lowmem_pages
     // and got a proportional share of pages_min; since, it is capped like HighMem
@@ -42,22 +41,20 @@ struct KernelProfile {
     // proactiveness, high = low + min(10, low / 2).
     bool score_wmark_leeway = false;
 
-    // ---- which counter means what
-    // ----------------------------------------------------------------- pgscan_direct also counts
-    // khugepaged's reclaim before 6.6 (pgscan_khugepaged split it out) and proactive reclaim
-    // (memory.reclaim) before 6.18 (pgscan_proactive).
+    // ---- which counter means what ---------------------------------------------------------------
+    // pgscan_direct also counts khugepaged's reclaim before 6.6 (pgscan_khugepaged split it out)
+    // and proactive reclaim (memory.reclaim) before 6.18 (pgscan_proactive).
     bool pgscan_direct_has_khugepaged = false;
     bool pgscan_direct_has_proactive = false;
     // 6.18: vm.vfs_cache_pressure_denom; the effective pressure is vfs_cache_pressure / denom (x100
     // = the default 100/100). Absent: the denominator is 100 (older kernels).
     bool has_vfs_cache_pressure_denom = false;
 
-    // ---- the ranges the knobs accept
-    // -------------------------------------------------------------- Start from kernel_range() (the
-    // version table), except where the table is known to be wrong for patched kernels
-    // (watermark_scale_factor: 3000 is accepted by e.g. Debian's 5.10.223), where it starts at the
-    // widest range. A write the kernel refuses with EINVAL narrows the range for the rest of the
-    // run: narrow_range().
+    // ---- the ranges the knobs accept ------------------------------------------------------------
+    // Start from kernel_range() (the version table), except where the table is known to be wrong
+    // for patched kernels (watermark_scale_factor: 3000 is accepted by e.g. Debian's 5.10.223),
+    // where it starts at the widest range. A write the kernel refuses with EINVAL narrows the range
+    // for the rest of the run: narrow_range().
     std::array<Range, kKnobCount> ranges = initial_ranges(std::nullopt);
     Range range(Knob k) const { return ranges[index(k)]; }
 

@@ -20,8 +20,9 @@ namespace fragtune {
 // "Node 0, zone   Normal   4912    807 ..." : free blocks per order, per node and zone.
 struct BuddyZone {
     int node = 0;
-    std::string zone;                   // "DMA", "DMA32", "Normal", "Movable", "Device", ...
-    std::vector<uint64_t> free_blocks;  // free_blocks[order] = number of free blocks of 2^order pages
+    std::string zone;  // "DMA", "DMA32", "Normal", "Movable", "Device", ...
+    // free_blocks[order] = number of free blocks of 2^order pages
+    std::vector<uint64_t> free_blocks;
 };
 struct BuddyInfo {
     std::vector<BuddyZone> zones;  // in file order
@@ -29,7 +30,8 @@ struct BuddyInfo {
 };
 // Errors: empty text, a line not of the form above, non-numeric or > 2^64-1 counts, lines with differing
 // order counts, a node/zone pair listed twice.
-Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source = "/proc/buddyinfo");
+Result<BuddyInfo> parse_buddyinfo(std::string_view text,
+                                  std::string_view source = "/proc/buddyinfo");
 
 // ---- /proc/zoneinfo -------------------------------------------------------------------------------
 struct ZoneInfoZone {
@@ -40,14 +42,15 @@ struct ZoneInfoZone {
     std::optional<uint64_t> boost, promo;  // boost since 5.0, promo since 6.1
     uint64_t spanned = 0, present = 0, managed = 0;
     std::optional<uint64_t> cma;
-    std::vector<uint64_t> protection;       // lowmem_reserve per higher zone, in pages
-    std::optional<uint64_t> nr_free_pages;  // from the zone's vm stats
+    std::vector<uint64_t> protection;                    // lowmem_reserve per higher zone, in pages
+    std::optional<uint64_t> nr_free_pages;               // from the zone's vm stats
     std::map<std::string, uint64_t, std::less<>> stats;  // every "name value" counter of the zone
     // A zone with present == 0 is printed by the kernel with only a few lines; it is still listed here.
 };
 struct ZoneInfoNode {
     int node = 0;
-    std::map<std::string, uint64_t, std::less<>> stats;  // the "per-node stats" block (kernel >= 4.8)
+    // the "per-node stats" block (kernel >= 4.8)
+    std::map<std::string, uint64_t, std::less<>> stats;
 };
 struct ZoneInfo {
     std::vector<ZoneInfoZone> zones;  // in file order
@@ -66,7 +69,8 @@ struct VmStat {
 Result<VmStat> parse_vmstat(std::string_view text, std::string_view source = "/proc/vmstat");
 
 struct MemInfo {
-    CounterMap kib;  // "MemTotal: 24576000 kB" -> kib["MemTotal"] = 24576000; page counts (HugePages_*) as is
+    // "MemTotal: 24576000 kB" -> kib["MemTotal"] = 24576000; page counts (HugePages_*) as is
+    CounterMap kib;
     std::optional<uint64_t> get_kib(std::string_view name) const;
 };
 Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source = "/proc/meminfo");
@@ -92,8 +96,8 @@ Result<int64_t> parse_sysctl_int(std::string_view text, std::string_view source)
 struct KmsgRecord {
     int facility = 0, level = 0;  // from the priority field (prio = facility*8 + level)
     uint64_t seq = 0;
-    uint64_t ts_usec = 0;  // since boot
-    char flag = '-';       // '-' (normal) or 'c' (continuation of the previous record)
+    uint64_t ts_usec = 0;      // since boot
+    char flag = '-';           // '-' (normal) or 'c' (continuation of the previous record)
     std::string_view message;  // points into the input text
 };
 Result<KmsgRecord> parse_kmsg_record(std::string_view record);
@@ -110,8 +114,8 @@ enum class FailureKind { page, vmalloc };
 // parentheses when printed, else from the bit values of the era the format belongs to.
 struct AllocFailure {
     FailureKind kind = FailureKind::page;
-    std::string task;                  // "cld", "runc:[1:CHILD]", "" when not printed
-    int order = 0;                     // vmalloc failures report the order of their size (pages rounded up)
+    std::string task;  // "cld", "runc:[1:CHILD]", "" when not printed
+    int order = 0;     // vmalloc failures report the order of their size (pages rounded up)
     std::optional<uint64_t> gfp_mask;  // the mode:0x... value
     std::string gfp_flags;             // "GFP_ATOMIC" etc. when printed, else ""
     bool atomic = false;

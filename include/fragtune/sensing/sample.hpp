@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/kernel_profile.hpp"
 #include "fragtune/sensing/parsers.hpp"
-#include "fragtune/util/result.hpp"
 #include "fragtune/sensing/signals.hpp"
-#include "fragtune/knobs/tunables.hpp"
+#include "fragtune/util/result.hpp"
 
 namespace fragtune {
 
@@ -24,9 +24,10 @@ struct Sample {
     VmStat vmstat;
     MemInfo meminfo;
     std::optional<Psi> psi;  // absent: no PSI on this kernel / cgroup
-    std::string
-        psi_error;  // why psi is absent ("" when it is present): missing, unreadable, unparsable
-    std::array<std::optional<int64_t>, kKnobCount> knobs{};  // live values; absent: kernel lacks the knob
+    // why psi is absent ("" when it is present): missing, unreadable, unparsable
+    std::string psi_error;
+    // live values; absent: kernel lacks the knob
+    std::array<std::optional<int64_t>, kKnobCount> knobs{};
     std::optional<KernelVersion> kernel;  // = profile.version (kept for the version checks)
     KernelProfile profile;                // resolved once by the Sampler, the same in every sample
     // 6.18+: vm.vfs_cache_pressure_denom (the effective pressure is vfs_cache_pressure / denom, so
@@ -59,14 +60,15 @@ struct SamplerOptions {
 // Reads the five /proc files, the PSI file and the knob values through a KernelFs, parses them, and
 // derives signals against the previous sample it keeps. Not thread-safe; one per loop.
 class Sampler {
-public:
+  public:
     // Resolves the kernel profile once, here (resolve_kernel_profile).
     Sampler(const KernelFs& fs, SamplerOptions options);
 
     // A full sample at `mono_usec`, with the kernel-log failures gathered since the last call.
     // A missing or malformed mandatory file (buddyinfo, zoneinfo, vmstat, meminfo) is an error naming
     // it; the previous sample is then kept for the next delta. PSI and knob files are optional.
-    Result<Sample> take(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0);
+    Result<Sample> take(uint64_t mono_usec, std::vector<AllocFailure> failures = {},
+                        uint64_t kmsg_lost = 0);
 
     const std::optional<Sample>& previous() const { return prev_; }
     void set_options(SamplerOptions options) { options_ = std::move(options); }
@@ -75,7 +77,7 @@ public:
     // next sample carries it.
     KernelProfile& profile() { return profile_; }
 
-private:
+  private:
     const KernelFs& fs_;
     SamplerOptions options_;
     KernelProfile profile_;

@@ -40,12 +40,14 @@ struct ZoneSignals {
     uint64_t managed_pages = 0, present_pages = 0;
     // Watermarks as zoneinfo prints them: with watermark_boost added (min_wmark_pages() etc.).
     uint64_t free_pages = 0, min_pages = 0, low_pages = 0, high_pages = 0;
-    uint64_t boost_pages = 0;    // watermark_boost (0 before 5.0)
-    uint64_t reserve_pages = 0;  // the largest lowmem_reserve ("protection") entry: what allocations
-                                 // that could use a higher zone must leave in this one
-    std::vector<uint64_t> free_blocks;        // per order, from buddyinfo
-    std::vector<int> unusable_permille;       // per order
-    std::vector<int> extfrag_permille;        // per order: fragmentation_index_permille (debugfs extfrag_index)
+    uint64_t boost_pages = 0;  // watermark_boost (0 before 5.0)
+    // the largest lowmem_reserve ("protection") entry: what allocations
+    // that could use a higher zone must leave in this one
+    uint64_t reserve_pages = 0;
+    std::vector<uint64_t> free_blocks;   // per order, from buddyinfo
+    std::vector<int> unusable_permille;  // per order
+    // per order: fragmentation_index_permille (debugfs extfrag_index)
+    std::vector<int> extfrag_permille;
 };
 
 struct NodeSignals {
@@ -56,8 +58,8 @@ struct NodeSignals {
 // Availability at one target order, over all populated zones together.
 struct OrderSignals {
     int order = 0;
-    uint64_t free_blocks = 0;       // blocks of 2^order pages obtainable from free blocks >= order
-    int unusable_permille = 0;      // over the combined free lists
+    uint64_t free_blocks = 0;   // blocks of 2^order pages obtainable from free blocks >= order
+    int unusable_permille = 0;  // over the combined free lists
     int worst_zone_unusable_permille = 0;  // the largest per-zone index among populated zones
 };
 
@@ -72,7 +74,7 @@ struct CounterDelta {
 struct Signals {
     uint64_t interval_usec = 0;  // 0 on the first sample: no rates yet
 
-    std::vector<ZoneSignals> zones;   // populated zones (managed > 0) only
+    std::vector<ZoneSignals> zones;  // populated zones (managed > 0) only
     std::vector<NodeSignals> nodes;
     std::vector<OrderSignals> targets;  // one per configured target order that this kernel has
     int compaction_order = 9;
@@ -82,14 +84,15 @@ struct Signals {
     // free <= the unboosted min (min - boost): atomic order-0 allocations ignore the boost
     // (mm/page_alloc.c zone_watermark_fast), so a boosted min is not a dip.
     uint32_t zones_at_or_below_min = 0;
-    uint32_t zones_below_low = 0;        // free < low
-    uint32_t zones_below_high = 0;       // free < high
-    int64_t min_headroom_pages = 0;      // smallest (free - low) among populated zones; may be negative
+    uint32_t zones_below_low = 0;    // free < low
+    uint32_t zones_below_high = 0;   // free < high
+    int64_t min_headroom_pages = 0;  // smallest (free - low) among populated zones; may be negative
     uint64_t free_pages = 0, min_pages = 0, low_pages = 0, high_pages = 0;  // sums
 
     // PSI (absent when the kernel has no PSI or the cgroup file is missing).
     std::optional<double> psi_some_avg10, psi_full_avg10;
-    std::optional<uint64_t> psi_some_stall_usec, psi_full_stall_usec;  // stall time within the interval
+    // stall time within the interval
+    std::optional<uint64_t> psi_some_stall_usec, psi_full_stall_usec;
     // Share of the interval that some task stalled on memory, percent (from total_usec deltas).
     std::optional<double> psi_some_percent;
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string_view>
 
+#include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/util/result.hpp"
-#include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
 

@@ -28,8 +28,8 @@ inline Error make_error(std::string message, int sys_errno = 0) {
 // Value or Error. Deliberately small: ok(), value(), error(), and pointer-like access.
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like std::expected
+  public:
+    Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, like std::expected
     Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
     [[nodiscard]] bool ok() const { return std::holds_alternative<T>(v_); }
@@ -45,13 +45,13 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
 
@@ -59,7 +59,7 @@ public:
     explicit operator bool() const { return ok_; }
     const Error& error() const { return error_; }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };

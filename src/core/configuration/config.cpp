@@ -4,9 +4,12 @@ namespace fragtune {
 
 std::string_view to_string(Mode m) {
     switch (m) {
-        case Mode::active: return "active";
-        case Mode::observe: return "observe";
-        case Mode::paused: return "paused";
+        case Mode::active:
+            return "active";
+        case Mode::observe:
+            return "observe";
+        case Mode::paused:
+            return "paused";
     }
     return "?";
 }
@@ -18,6 +21,8 @@ std::optional<Mode> mode_from_string(std::string_view s) {
     return std::nullopt;
 }
 
-std::string_view to_string(OnExit e) { return e == OnExit::keep ? "keep" : "restore"; }
+std::string_view to_string(OnExit e) {
+    return e == OnExit::keep ? "keep" : "restore";
+}
 
 }  // namespace fragtune

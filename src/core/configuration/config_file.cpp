@@ -17,10 +17,9 @@ namespace fragtune {
 
 namespace {
 
-// ---- field accessors
-// -------------------------------------------------------------------------------- Each
-// instantiation is a captureless function `T& (Config&)`, so a registry row names its field in one
-// expression: &field<&Config::daemon, &DaemonConfig::tick_usec>.
+// ---- field accessors ----------------------------------------------------------------------------
+// Each instantiation is a captureless function `T& (Config&)`, so a registry row names its field in
+// one expression: &field<&Config::daemon, &DaemonConfig::tick_usec>.
 template <auto Outer, auto Inner>
 auto& field(Config& c) {
     return (c.*Outer).*Inner;
@@ -226,8 +225,9 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                     .min = 0,
                     .max = kUsecPerDay,
                     .field = &field<&Config::watermark, &WatermarkPolicy::stall_memory_usec>,
-                    .doc = "after direct-reclaim stalls, not lowered below the value that ended them "
-                           "for this long"});
+                    .doc =
+                        "after direct-reclaim stalls, not lowered below the value that ended them "
+                        "for this long"});
             break;
         case Knob::compaction_proactiveness:
             policy({.key = "raise_step",
@@ -260,12 +260,13 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                  .min_exclusive = true,
                  .field = &field<&Config::compaction, &CompactionPolicy::futile_fail_ratio>,
                  .doc = "compact_fail above ratio * compact_success: compaction is futile, lower"});
-            policy({.key = "futile_min_fail",
-                    .kind = ValueKind::integer,
-                    .min = 1,
-                    .max = 1000000,
-                    .field = &field<&Config::compaction, &CompactionPolicy::futile_min_fail>,
-                    .doc = "compact_fail needed in one interval before compaction counts as futile"});
+            policy(
+                {.key = "futile_min_fail",
+                 .kind = ValueKind::integer,
+                 .min = 1,
+                 .max = 1000000,
+                 .field = &field<&Config::compaction, &CompactionPolicy::futile_min_fail>,
+                 .doc = "compact_fail needed in one interval before compaction counts as futile"});
             policy({.key = "kick_interval",
                     .kind = ValueKind::duration,
                     .unit = "usec",
@@ -495,8 +496,7 @@ std::vector<ConfigKey> build_registry() {
 }
 #pragma GCC diagnostic pop
 
-// ---- text helpers
-// -------------------------------------------------------------------------------------
+// ---- text helpers -------------------------------------------------------------------------------
 
 // TOML basic-string escaping; non-ASCII UTF-8 passes through.
 std::string toml_escape(std::string_view s) {
@@ -698,8 +698,7 @@ std::optional<double> parse_percent(std::string_view s) {
     return v;
 }
 
-// ---- applying values
-// ----------------------------------------------------------------------------------
+// ---- applying values ----------------------------------------------------------------------------
 
 struct Problem {
     std::string message;
@@ -941,8 +940,7 @@ std::optional<Problem> apply_value(const ConfigKey& k, const toml::node& n, Conf
     return Problem{"internal error: unhandled value kind"};
 }
 
-// ---- walking documents
-// --------------------------------------------------------------------------------
+// ---- walking documents --------------------------------------------------------------------------
 
 struct Loader {
     LoadedConfig loaded;
@@ -1074,8 +1072,7 @@ struct Loader {
         walk_document(root, file, file_index);
     }
 
-    // ---- checks on the merged configuration
-    // ---------------------------------------------------------
+    // ---- checks on the merged configuration -----------------------------------------------------
 
     // A diagnostic about a relation between keys, placed at the one set last (the one that made the
     // contradiction); `keys` are full names, at least one of them set by a file.
@@ -1254,8 +1251,7 @@ struct Loader {
 
 }  // namespace
 
-// ---- public API
-// ---------------------------------------------------------------------------------------
+// ---- public API ---------------------------------------------------------------------------------
 
 const std::vector<ConfigKey>& config_keys() {
     static const std::vector<ConfigKey> rows = build_registry();

@@ -194,8 +194,7 @@ std::optional<Proposal> decay_proposal(const Tick& t, Knob k, int64_t cur, int64
                                 secs(t.now - since), why, ks.baseline)};
 }
 
-// ---- policies
-// ---------------------------------------------------------------------------------------
+// ---- policies -----------------------------------------------------------------------------------
 
 std::optional<Proposal> policy_min_free(const Tick& t, int64_t cur) {
     const auto& p = t.config.min_free;
@@ -535,8 +534,7 @@ std::optional<Proposal> policy_swappiness(const Tick& t, int64_t cur) {
     return decay_proposal(t, k, cur, p.decay_step, "refaults and swap-ins low");
 }
 
-// ---- guards
-// -----------------------------------------------------------------------------------------
+// ---- guards -------------------------------------------------------------------------------------
 
 struct SafetyView {
     uint64_t free_kib = 0;  // free memory of lowmem zones
@@ -826,8 +824,7 @@ std::optional<Decision> check_owner(const Tick& t, Knob k, int64_t live, uint64_
 
 }  // namespace
 
-// ---- watermark prediction
-// ---------------------------------------------------------------------------
+// ---- watermark prediction -----------------------------------------------------------------------
 
 std::vector<ZoneWatermarks> predict_watermarks(const ZoneInfo& zones, int64_t min_free_kbytes,
                                                int64_t watermark_scale_factor,
@@ -978,8 +975,7 @@ Range effective_bounds(Knob k, const KnobState& ks, const Config& config, const 
     return r;
 }
 
-// ---- state
-// ------------------------------------------------------------------------------------------
+// ---- state --------------------------------------------------------------------------------------
 
 ControllerState initial_state(const Sample& first, const Config& config) {
     ControllerState s;

@@ -14,7 +14,9 @@ namespace {
 constexpr std::string_view kTickFile = "/tick";
 constexpr std::string_view kKmsgFile = "/kmsg";
 
-std::string tick_dir_name(uint64_t seq) { return fmt::format("{:08}", seq); }
+std::string tick_dir_name(uint64_t seq) {
+    return fmt::format("{:08}", seq);
+}
 
 bool is_tick_dir_name(std::string_view n) {
     return n.size() == 8 && n.find_first_not_of("0123456789") == std::string_view::npos;
@@ -39,20 +41,23 @@ const std::vector<std::string>& recorded_files() {
 
 std::string format_alloc_failure_line(const AllocFailure& f) {
     // Flag names in parentheses are what modern kernels print; they carry `atomic` unambiguously.
-    const std::string flags = !f.gfp_flags.empty() ? f.gfp_flags : (f.atomic ? "GFP_ATOMIC" : "GFP_KERNEL");
+    const std::string flags =
+        !f.gfp_flags.empty() ? f.gfp_flags : (f.atomic ? "GFP_ATOMIC" : "GFP_KERNEL");
     const uint64_t mask = f.gfp_mask.value_or(f.atomic ? 0xa20 : 0xcc0);
     const std::string task = f.task.empty() ? "unknown" : f.task;
     if (f.kind == FailureKind::vmalloc) {
         if (!f.size_bytes && f.allocated_bytes)
-            return fmt::format("{}: vmalloc error: size {}, failed to allocate pages, mode:{:#x}({}), "
-                               "nodemask=(null)",
-                               task, *f.allocated_bytes, mask, flags);
-        return fmt::format("{}: vmalloc error: size {}, vm_struct allocation failed, mode:{:#x}({}), "
-                           "nodemask=(null)",
-                           task, f.size_bytes.value_or(4096ull << f.order), mask, flags);
+            return fmt::format(
+                "{}: vmalloc error: size {}, failed to allocate pages, mode:{:#x}({}), "
+                "nodemask=(null)",
+                task, *f.allocated_bytes, mask, flags);
+        return fmt::format(
+            "{}: vmalloc error: size {}, vm_struct allocation failed, mode:{:#x}({}), "
+            "nodemask=(null)",
+            task, f.size_bytes.value_or(4096ull << f.order), mask, flags);
     }
-    return fmt::format("{}: page allocation failure: order:{}, mode:{:#x}({}), nodemask=(null)", task,
-                       f.order, mask, flags);
+    return fmt::format("{}: page allocation failure: order:{}, mode:{:#x}({}), nodemask=(null)",
+                       task, f.order, mask, flags);
 }
 
 Result<void> record_tick(const KernelFs& live, const std::filesystem::path& dir, uint64_t seq,
@@ -65,7 +70,8 @@ Result<void> record_tick(const KernelFs& live, const std::filesystem::path& dir,
     for (const auto& f : files) {
         auto text = live.read(f);
         if (!text) {
-            if (text.error().sys_errno == ENOENT) continue;  // absent on this kernel: absent in replay
+            // absent on this kernel: absent in replay
+            if (text.error().sys_errno == ENOENT) continue;
             return text.error();
         }
         const std::string target = base + f;
@@ -87,7 +93,9 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
     std::vector<std::string> ticks;
     for (const auto& n : *names)
         if (is_tick_dir_name(n)) ticks.push_back(n);
-    if (ticks.empty()) return make_error(fmt::format("{}: no recorded ticks (NNNNNNNN directories)", dir.string()));
+    if (ticks.empty())
+        return make_error(
+            fmt::format("{}: no recorded ticks (NNNNNNNN directories)", dir.string()));
 
     SamplerOptions so;
     so.psi_path = psi_path_for(config.signals.psi_source);
@@ -118,7 +126,8 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
                 auto line = rest.substr(0, nl);
                 rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
                 if (auto rec = parse_kmsg_record(line); rec.ok())
-                    if (auto f = parse_alloc_failure(rec->message)) failures.push_back(std::move(*f));
+                    if (auto f = parse_alloc_failure(rec->message))
+                        failures.push_back(std::move(*f));
             }
         }
         // A Sampler per tick, since each tick is its own root; deltas are derived against the
@@ -136,7 +145,8 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
         } else {
             Step step = decide(*s, *state, config);
             state = std::move(step.next);
-            for (auto& d : step.decisions) result.decisions.push_back({mono - first_usec, std::move(d)});
+            for (auto& d : step.decisions)
+                result.decisions.push_back({mono - first_usec, std::move(d)});
         }
         ++result.ticks;
         prev = std::move(*s);
@@ -147,10 +157,12 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& dir, const Co
 std::string format_replay(const ReplayResult& r) {
     std::string out;
     for (const auto& d : r.decisions)
-        out += fmt::format("+{:.1f}s {}\n", static_cast<double>(d.offset_usec) / 1e6, format_decision(d.decision));
+        out += fmt::format("+{:.1f}s {}\n", static_cast<double>(d.offset_usec) / 1e6,
+                           format_decision(d.decision));
     for (const auto& s : r.skipped) out += fmt::format("skipped {}\n", s);
-    out += fmt::format("{} ticks replayed, {} decisions, {} skipped (observe only: nothing written)\n", r.ticks,
-                       r.decisions.size(), r.skipped.size());
+    out +=
+        fmt::format("{} ticks replayed, {} decisions, {} skipped (observe only: nothing written)\n",
+                    r.ticks, r.decisions.size(), r.skipped.size());
     return out;
 }
 

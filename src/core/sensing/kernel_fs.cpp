@@ -20,7 +20,7 @@ constexpr std::string_view kTempSuffix = ".fragtune-tmp";
 
 // Closes an fd on scope exit; the core has no other RAII need for fds.
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -30,7 +30,7 @@ public:
     int get() const { return fd_; }
     int release() { return std::exchange(fd_, -1); }
 
-private:
+  private:
     int fd_;
 };
 
@@ -194,7 +194,8 @@ Result<void> KernelFs::write_existing(std::string_view path, std::string_view da
     } while (n < 0 && errno == EINTR);
     if (n < 0) return make_error(fmt::format("writing '{}' to {}", data, path), errno);
     if (static_cast<size_t>(n) != data.size())
-        return make_error(fmt::format("short write to {} ({} of {} bytes)", path, n, data.size()), EIO);
+        return make_error(fmt::format("short write to {} ({} of {} bytes)", path, n, data.size()),
+                          EIO);
     return {};
 }
 
@@ -225,17 +226,20 @@ Result<void> KernelFs::write_atomic(std::string_view path, std::string_view cont
     auto full = resolve(path);
     if (!full) return full.error();
     const std::filesystem::path dir = full->parent_path();
-    const std::filesystem::path tmp = dir / ("." + full->filename().string() + std::string(kTempSuffix));
+    const std::filesystem::path tmp =
+        dir / ("." + full->filename().string() + std::string(kTempSuffix));
     const std::string shown(path);
 
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
-    if (fd.get() < 0) return make_error(fmt::format("cannot create temp file for {}", shown), errno);
+    if (fd.get() < 0)
+        return make_error(fmt::format("cannot create temp file for {}", shown), errno);
     auto fail = [&](Error e) -> Result<void> {
         ::unlink(tmp.c_str());
         return e;
     };
     atomic_write_step(AtomicWriteStep::temp_created, path);
-    if (auto r = write_all(fd.get(), contents, "temp file for " + shown); !r) return fail(r.error());
+    if (auto r = write_all(fd.get(), contents, "temp file for " + shown); !r)
+        return fail(r.error());
     atomic_write_step(AtomicWriteStep::temp_written, path);
     if (::fchmod(fd.get(), mode & 07777) != 0)
         return fail(make_error(fmt::format("cannot set mode of temp file for {}", shown), errno));
@@ -249,7 +253,8 @@ Result<void> KernelFs::write_atomic(std::string_view path, std::string_view cont
     atomic_write_step(AtomicWriteStep::renamed, path);
     Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
-        return make_error(fmt::format("fsync of the directory of {} (the file is written)", shown), errno);
+        return make_error(fmt::format("fsync of the directory of {} (the file is written)", shown),
+                          errno);
     atomic_write_step(AtomicWriteStep::done, path);
     return {};
 }

@@ -208,8 +208,7 @@ Result<void> insert_counter(std::map<std::string, uint64_t, std::less<>>& map,
 
 }  // namespace
 
-// ---- /proc/buddyinfo
-// ------------------------------------------------------------------------------
+// ---- /proc/buddyinfo ----------------------------------------------------------------------------
 
 Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source) {
     // mm/vmstat.c frag_show_print(): "Node %d, zone %8s " then "%6lu " per order, for populated
@@ -269,8 +268,7 @@ Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source
     return info;
 }
 
-// ---- /proc/zoneinfo
-// -------------------------------------------------------------------------------
+// ---- /proc/zoneinfo -----------------------------------------------------------------------------
 
 namespace {
 
@@ -548,8 +546,7 @@ Result<ZoneInfo> parse_zoneinfo(std::string_view text, std::string_view source) 
     return ZoneInfoParser(source).run(text);
 }
 
-// ---- /proc/vmstat
-// -----------------------------------------------------------------------------------
+// ---- /proc/vmstat -------------------------------------------------------------------------------
 
 std::optional<uint64_t> VmStat::get(std::string_view name) const {
     if (auto it = counters.find(name); it != counters.end()) return it->second;
@@ -584,8 +581,7 @@ Result<VmStat> parse_vmstat(std::string_view text, std::string_view source) {
     return out;
 }
 
-// ---- /proc/meminfo
-// ----------------------------------------------------------------------------------
+// ---- /proc/meminfo ------------------------------------------------------------------------------
 
 std::optional<uint64_t> MemInfo::get_kib(std::string_view name) const {
     if (auto it = kib.find(name); it != kib.end()) return it->second;
@@ -630,8 +626,7 @@ Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source) {
     return out;
 }
 
-// ---- PSI
-// --------------------------------------------------------------------------------------------
+// ---- PSI ----------------------------------------------------------------------------------------
 
 Result<Psi> parse_psi(std::string_view text, std::string_view source) {
     // kernel/sched/psi.c psi_show(): "%s avg10=%lu.%02lu avg60=%lu.%02lu avg300=%lu.%02lu
@@ -698,8 +693,7 @@ Result<Psi> parse_psi(std::string_view text, std::string_view source) {
     return out;
 }
 
-// ---- /dev/kmsg records
-// --------------------------------------------------------------------------------
+// ---- /dev/kmsg records --------------------------------------------------------------------------
 
 Result<KmsgRecord> parse_kmsg_record(std::string_view record) {
     // Documentation/ABI/testing/dev-kmsg: "<prio>,<seq>,<ts_usec>,<flag>[,<more fields>];<text>\n"
@@ -750,8 +744,7 @@ Result<KmsgRecord> parse_kmsg_record(std::string_view record) {
     return r;
 }
 
-// ---- allocation-failure reports
-// ---------------------------------------------------------------------
+// ---- allocation-failure reports -----------------------------------------------------------------
 
 namespace {
 

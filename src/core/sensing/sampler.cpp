@@ -111,8 +111,7 @@ Result<Sample> Sampler::take(uint64_t mono_usec, std::vector<AllocFailure> failu
     return s;
 }
 
-// ---- rendering
-// -----------------------------------------------------------------------------------
+// ---- rendering ----------------------------------------------------------------------------------
 
 namespace {
 

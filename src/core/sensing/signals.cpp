@@ -204,9 +204,8 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         s.zones.push_back(std::move(z));
     }
 
-    // ---- per node: kcompactd's fragmentation score
-    // ------------------------------------------------ node_present_pages is the node's present
-    // pages over all its zones, populated or not.
+    // ---- per node: kcompactd's fragmentation score ----------------------------------------------
+    // node_present_pages is the node's present pages over all its zones, populated or not.
     std::vector<int> node_ids;
     for (const auto& zi : cur.zoneinfo.zones)
         if (std::find(node_ids.begin(), node_ids.end(), zi.node) == node_ids.end())
@@ -230,8 +229,7 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         s.nodes.push_back(n);
     }
 
-    // ---- target orders over all populated zones
-    // --------------------------------------------------
+    // ---- target orders over all populated zones -------------------------------------------------
     std::vector<uint64_t> combined(static_cast<size_t>(std::max(orders, 0)), 0);
     for (const auto& z : s.zones)
         for (size_t o = 0; o < z.free_blocks.size() && o < combined.size(); ++o)
@@ -251,15 +249,13 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         s.targets.push_back(t);
     }
 
-    // ---- interval
-    // -------------------------------------------------------------------------------- A previous
-    // sample taken at the same instant or later (clock misuse, replays spliced out of order) gives
-    // no rates rather than division by zero or negative time.
+    // ---- interval -------------------------------------------------------------------------------
+    // A previous sample taken at the same instant or later (clock misuse, replays spliced out of
+    // order) gives no rates rather than division by zero or negative time.
     const bool have_prev = prev != nullptr && cur.mono_usec > prev->mono_usec;
     if (have_prev) s.interval_usec = cur.mono_usec - prev->mono_usec;
 
-    // ---- PSI
-    // -------------------------------------------------------------------------------------
+    // ---- PSI ------------------------------------------------------------------------------------
     if (cur.psi) {
         s.psi_some_avg10 = cur.psi->some.avg10;
         if (cur.psi->full) s.psi_full_avg10 = cur.psi->full->avg10;
@@ -280,8 +276,7 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         }
     }
 
-    // ---- vmstat counters
-    // -------------------------------------------------------------------------
+    // ---- vmstat counters ------------------------------------------------------------------------
     if (have_prev) {
         const auto& before = prev->vmstat.counters;
         // Both maps are sorted by name: one merge pass instead of a lookup per counter.
@@ -310,8 +305,7 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         }
     }
 
-    // ---- meminfo
-    // ---------------------------------------------------------------------------------
+    // ---- meminfo --------------------------------------------------------------------------------
     s.mem_total_kib = lookup(cur.meminfo.kib, "MemTotal").value_or(0);
     s.mem_free_kib = lookup(cur.meminfo.kib, "MemFree").value_or(0);
     s.mem_available_kib = lookup(cur.meminfo.kib, "MemAvailable");  // since 3.14
@@ -321,10 +315,10 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         lookup(cur.meminfo.kib, "SwapTotal").value_or(0);  // absent without CONFIG_SWAP
     s.swap_free_kib = lookup(cur.meminfo.kib, "SwapFree").value_or(0);
 
-    // ---- kernel-log allocation failures
-    // ------------------------------------------------------------ Orders count only page-allocator
-    // failures: a vmalloc failure's "order" is the size of the whole request, which vmalloc
-    // assembles from order-0 pages, so it says nothing about contiguity.
+    // ---- kernel-log allocation failures ---------------------------------------------------------
+    // Orders count only page-allocator failures: a vmalloc failure's "order" is the size of the
+    // whole request, which vmalloc assembles from order-0 pages, so it says nothing about
+    // contiguity.
     for (const auto& f : cur.failures) {
         if (f.kind == FailureKind::vmalloc) {
             ++s.vmalloc_failures;

@@ -30,8 +30,7 @@ std::map<std::string, std::string> fingerprint(const Config& c) {
     return out;
 }
 
-// ---- the registry covers every field
-// ----------------------------------------------------------------
+// ---- the registry covers every field ------------------------------------------------------------
 
 // Number of members of an aggregate, by trying ever longer brace initializers (the Boost.PFR
 // trick).
@@ -110,8 +109,7 @@ TEST(ConfigRegistry, BuiltInDefaultsAreValidAndRenderThemselves) {
     }
 }
 
-// ---- good files
-// ---------------------------------------------------------------------------------------
+// ---- good files ---------------------------------------------------------------------------------
 
 TEST(ConfigFile, EmptyAndCommentOnlyFilesGiveDefaults) {
     for (const char* text :
@@ -210,8 +208,7 @@ TEST(ConfigFile, UnicodeStringsAreKeptVerbatim) {
     EXPECT_EQ(r.loaded.config.daemon.state_path, "/var/lib/fragtune/état-ü.toml");
 }
 
-// ---- bad files: one table, exact messages and positions
-// ----------------------------------------------
+// ---- bad files: one table, exact messages and positions -----------------------------------------
 
 struct BadCase {
     const char* name;
@@ -510,8 +507,7 @@ TEST(ConfigFile, WarningsDoNotFailTheLoad) {
     EXPECT_TRUE(off.diagnostics.empty());
 }
 
-// ---- files on disk: main file and drop-ins
-// ------------------------------------------------------------
+// ---- files on disk: main file and drop-ins ------------------------------------------------------
 
 class ConfigFiles : public ::testing::Test {
   protected:
@@ -652,8 +648,7 @@ TEST_F(ConfigFiles, RelativeMainPathIsRefusedByTheKernelFs) {
     EXPECT_FALSE(r.ok());
 }
 
-// ---- rendering
-// ----------------------------------------------------------------------------------------
+// ---- rendering ----------------------------------------------------------------------------------
 
 TEST(ConfigRender, DefaultsRenderWithDefaultComments) {
     LoadedConfig l;
@@ -702,8 +697,7 @@ margin = "1536K"
     EXPECT_EQ(again.loaded.config.daemon.state_path, "/var/lib/fragtune/st\"ate\\ü.toml");
 }
 
-// ---- the shipped file and the man page follow the registry
-// ------------------------------------------
+// ---- the shipped file and the man page follow the registry --------------------------------------
 
 std::string read_source_file(const std::string& rel) {
     std::ifstream in(std::string(FRAGTUNE_SOURCE_DIR) + "/" + rel);

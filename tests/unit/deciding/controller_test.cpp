@@ -122,8 +122,7 @@ uint64_t lowmem_free_kib(const ZoneInfo& z) {
 
 }  // namespace
 
-// ---- texts
-// ------------------------------------------------------------------------------------------
+// ---- texts --------------------------------------------------------------------------------------
 
 TEST(Controller, ToStringCoversEveryValue) {
     EXPECT_EQ(to_string(KnobStatus::tuning), "tuning");
@@ -166,8 +165,7 @@ TEST(Controller, FormatDecisionIsTheOneLine) {
               "wrote 60)");
 }
 
-// ---- watermark prediction
-// ---------------------------------------------------------------------------
+// ---- watermark prediction -----------------------------------------------------------------------
 
 TEST(Controller, PredictWatermarksMatchesLiveFixture) {
     // Read managed and the printed watermarks straight from the captured /proc/zoneinfo.
@@ -227,8 +225,7 @@ TEST(Controller, PredictWatermarksScaleFactorAndHighmemClamp) {
     EXPECT_EQ(min_free_cap_kib(z, SafetyConfig{}), 4'000'000 * 4 * 5 / 100);
 }
 
-// ---- initial state
-// ----------------------------------------------------------------------------------
+// ---- initial state ------------------------------------------------------------------------------
 
 TEST(Controller, InitialStateTakesOriginalsAndMarksUnsupportedAndDisabled) {
     Sample s = calm_sample(100 * kSec);
@@ -265,8 +262,7 @@ TEST(Controller, CalmSampleDecidesNothing) {
     }
 }
 
-// ---- min_free_kbytes
-// --------------------------------------------------------------------------------
+// ---- min_free_kbytes ----------------------------------------------------------------------------
 
 TEST(Controller, AtomicFailuresRaiseMinFreeMultiplicatively) {
     Sample s = calm_sample(10 * kSec);
@@ -475,8 +471,7 @@ TEST(Controller, SafetyCapBoundsAbsurdConfigurations) {
     EXPECT_EQ(r->rule, "safety-cap");
 }
 
-// ---- bounds, steps, cooldown, rate limit
-// ------------------------------------------------------------
+// ---- bounds, steps, cooldown, rate limit --------------------------------------------------------
 
 TEST(Controller, BoundsIntersectTheKernelRange) {
     Sample s = calm_sample(0);
@@ -616,8 +611,7 @@ TEST(Controller, HourlyCapRefusesThenAllowsWhenTheOldestChangeLeavesTheHour) {
     EXPECT_EQ(d->new_value, 30);
 }
 
-// ---- watermark_scale_factor
-// -------------------------------------------------------------------------
+// ---- watermark_scale_factor ---------------------------------------------------------------------
 
 TEST(Controller, DirectReclaimRaisesScaleFactorWithHysteresis) {
     Sample s = calm_sample(10 * kSec);
@@ -679,8 +673,7 @@ TEST(Controller, ScaleFactorLowersWhenKswapdIsBusyAndDecaysWhenCalm) {
     EXPECT_FALSE(find(decide(s, st, c), Knob::watermark_scale_factor));
 }
 
-// ---- compaction_proactiveness
-// -----------------------------------------------------------------------
+// ---- compaction_proactiveness -------------------------------------------------------------------
 
 TEST(Controller, FragmentationRaisesProactiveness) {
     Sample s = calm_sample(10 * kSec);
@@ -861,8 +854,7 @@ TEST(Controller, CompactMemoryFallbackOnlyWhenEnabledAndRateLimited) {
     EXPECT_EQ(decide(s, step.next, c).decisions.size(), 1u);
 }
 
-// ---- vfs_cache_pressure
-// -----------------------------------------------------------------------------
+// ---- vfs_cache_pressure -------------------------------------------------------------------------
 
 TEST(Controller, SlabWithFragmentationRaisesCachePressureThenBackToBaseline) {
     Sample s = calm_sample(10 * kSec);
@@ -894,8 +886,7 @@ TEST(Controller, SlabWithFragmentationRaisesCachePressureThenBackToBaseline) {
     EXPECT_EQ(d->new_value, 100);
 }
 
-// ---- swappiness
-// -------------------------------------------------------------------------------------
+// ---- swappiness ---------------------------------------------------------------------------------
 
 TEST(Controller, SwappinessWithoutSwapIsLeftAloneAndSaysWhy) {
     Sample s = calm_sample(10 * kSec);
@@ -929,8 +920,7 @@ TEST(Controller, SwappinessFollowsRefaultsAndSwapIns) {
     EXPECT_EQ(d->reason, "200 swap-ins/s (>= 100/s): keep anonymous memory in RAM");
 }
 
-// ---- the administrator wins
-// -------------------------------------------------------------------------
+// ---- the administrator wins ---------------------------------------------------------------------
 
 TEST(Controller, AdminOverridePinsAndIsNeverTouchedAgain) {
     Sample s = calm_sample(10 * kSec);
@@ -1001,8 +991,7 @@ TEST(Controller, KernelRecalculationAfterHotplugIsAdoptedAsBaseline) {
     up.zoneinfo.zones.push_back(zone("Normal", 100000, 300, 900, 1500, 102400));
     const int64_t high_delta = 3085 - 4585;  // the new zone had no watermarks when computed
     const int64_t kernel_up =
-        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, 0, high_delta)
-            .with_thp();
+        kernel_min_free_kbytes(up.zoneinfo, up.profile, 10, std::nullopt, 0, high_delta).with_thp();
     EXPECT_GT(kernel_up, 40496);
     up.knobs[index(Knob::min_free_kbytes)] = kernel_up;
     auto step = decide(up, st, c);
@@ -1218,8 +1207,7 @@ TEST(Controller, OneFailedCompactionIsNotAFutilityVerdict) {
     EXPECT_EQ(d->rule, "fragmentation");
 }
 
-// ---- state the guards did not expect (issue 15)
-// --------------------------------------------------------------
+// ---- state the guards did not expect (issue 15) -------------------------------------------------
 
 // An administrator lowered min_free_kbytes under its baseline, then unpinned it: every target is
 // clamped into the bounds, so a decay moves it up to the baseline and atomic failures still get a

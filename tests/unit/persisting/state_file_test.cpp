@@ -308,8 +308,7 @@ TEST(StateFile, KeysAreStable) {
     EXPECT_FALSE(action_from_key(""));
 }
 
-// ---- files
-// ------------------------------------------------------------------------------------------
+// ---- files --------------------------------------------------------------------------------------
 
 class StateFileIo : public ::testing::Test {
   protected:
@@ -432,8 +431,7 @@ TEST_F(StateFileIo, SaveFailureNamesPathAndKeepsErrno) {
     EXPECT_TRUE(contains(r.error().message, std::string(kPath))) << r.error().message;
 }
 
-// ---- the byte bound
-// ----------------------------------------------------------------------------------
+// ---- the byte bound -----------------------------------------------------------------------------
 
 HistoryEntry typical_entry(uint64_t i) {
     // About the size of the daemon's records: a rule and a reason with signal values.
@@ -538,8 +536,7 @@ TEST_F(StateFileIo, AFifoOrASymlinkAsTheStateFileIsRefused) {
     EXPECT_TRUE(contains(s.error->message, "is a symbolic link")) << s.error->message;
 }
 
-// ---- bridging
-// ---------------------------------------------------------------------------------------
+// ---- bridging -----------------------------------------------------------------------------------
 
 TEST(StateFileBridge, OriginalsAreNeverOverwrittenByALaterStart) {
     // First start: the live values are the originals.

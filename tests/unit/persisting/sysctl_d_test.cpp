@@ -13,8 +13,7 @@ using namespace fragtune;
 
 namespace {
 
-// ---- the pure parser
-// ------------------------------------------------------------------------------
+// ---- the pure parser ----------------------------------------------------------------------------
 
 TEST(SysctlDNormalize, Table) {
     const std::pair<std::string_view, std::string_view> cases[] = {
@@ -121,8 +120,7 @@ TEST(SysctlDParse, CrlfNoFinalNewlineAndHostileInput) {
     EXPECT_EQ(l.assignments[0].value.size(), long_value.size());
 }
 
-// ---- the boot view over a fake root
-// ----------------------------------------------------------------
+// ---- the boot view over a fake root -------------------------------------------------------------
 
 class SysctlDBoot : public ::testing::Test {
   protected:

@@ -17,7 +17,7 @@ using fragtune::KernelFs;
 namespace {
 
 class KernelFsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/fragtune-kfs-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -133,8 +133,7 @@ TEST_F(KernelFsTest, RemovesOnlyOurStaleTemps) {
     EXPECT_EQ(*kfs.list_dir("/etc/sysctl.d"), std::vector<std::string>{"10-other.conf"});
 }
 
-// ---- only regular files, bounded
-// ------------------------------------------------------------------------------
+// ---- only regular files, bounded ----------------------------------------------------------------
 
 // A FIFO used to block open() until a writer came. Now it is refused at once, by name. (ctest's
 // timeout is the backstop should it ever block again.)

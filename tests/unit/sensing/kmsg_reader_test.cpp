@@ -1,6 +1,6 @@
 // KmsgReader over regular files and FIFOs (and, read-only, the machine's /dev/kmsg when readable).
-#include "fragtune/sensing/kmsg.hpp"
 #include "fixture_text.hpp"
+#include "fragtune/sensing/kmsg.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

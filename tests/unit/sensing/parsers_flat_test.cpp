@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "fragtune/sensing/parsers.hpp"
 #include "fixture_text.hpp"
+#include "fragtune/sensing/parsers.hpp"
 
 using namespace fragtune;
 
@@ -178,8 +178,7 @@ INSTANTIATE_TEST_SUITE_P(
         Hostile{"missing MemTotal", "MemFree: 1 kB\n", "no 'MemTotal' line"}),
     [](const auto& p) { return test_name(p.param.name); });
 
-// ---- one sysctl value (parse_sysctl_int is defined in sysctl_io.cpp)
-// --------------------------------
+// ---- one sysctl value (parse_sysctl_int is defined in sysctl_io.cpp) ----------------------------
 
 TEST(SysctlInt, FixtureKnobs) {
     struct Case {

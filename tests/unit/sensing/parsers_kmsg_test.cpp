@@ -98,8 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadRecord{"semicolon on a continuation line", "6,1,2,-\n x;y", "no ';'"}),
     [](const auto& p) { return test_name(p.param.name); });
 
-// ---- allocation failures
-// --------------------------------------------------------------------------
+// ---- allocation failures ------------------------------------------------------------------------
 
 struct FailureCase {
     const char* message;

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "fragtune/sensing/parsers.hpp"
 #include "fixture_text.hpp"
+#include "fragtune/sensing/parsers.hpp"
 
 using namespace fragtune;
 

@@ -57,8 +57,7 @@ Sample synthetic_sample() {
 
 }  // namespace
 
-// ---- the kernel's index functions
-// ------------------------------------------------------------------
+// ---- the kernel's index functions ---------------------------------------------------------------
 
 TEST(SignalsIndex, FillContigPageInfoCountsLikeTheKernel) {
     // order 1: suitable = blocks of order >= 1, each split into 2^(o-1) order-1 blocks = 2*1 + 1*2
@@ -147,8 +146,7 @@ TEST(SignalsIndex, CompactionOrder) {
     EXPECT_EQ(compaction_order(0), 9);  // unknown: the huge page order
 }
 
-// ---- derive_signals: zones, nodes, targets
-// ---------------------------------------------------------
+// ---- derive_signals: zones, nodes, targets ------------------------------------------------------
 
 TEST(SignalsDerive, ZonesWatermarksAndIndices) {
     Sample s = synthetic_sample();
@@ -228,8 +226,7 @@ TEST(SignalsDerive, ZoneWithoutBuddyLineKeepsWatermarksButNoIndices) {
     EXPECT_EQ(s.signals.zones_below_low, 2u);
 }
 
-// ---- counters
-// --------------------------------------------------------------------------------------
+// ---- counters -----------------------------------------------------------------------------------
 
 TEST(SignalsCounters, DeltasResetsAbsenceAndOldKernelSums) {
     Sample prev = synthetic_sample(), cur = synthetic_sample();
@@ -319,8 +316,7 @@ TEST(SignalsCounters, NoRatesWhenTimeDidNotAdvance) {
     EXPECT_TRUE(cur.signals.counters.empty());
 }
 
-// ---- PSI
-// -------------------------------------------------------------------------------------------
+// ---- PSI ----------------------------------------------------------------------------------------
 
 TEST(SignalsPsi, StallTimeAndShareOfTheInterval) {
     Sample prev = synthetic_sample(), cur = synthetic_sample();
@@ -370,8 +366,7 @@ TEST(SignalsPsi, TotalGoingBackwardsIsNoStallAndShareIsCapped) {
     EXPECT_DOUBLE_EQ(*cur.signals.psi_some_percent, 100.0);
 }
 
-// ---- kernel-log failures
-// ---------------------------------------------------------------------------
+// ---- kernel-log failures ------------------------------------------------------------------------
 
 TEST(SignalsFailures, CountedByOrderAtomicAndVmalloc) {
     Sample s = synthetic_sample();
@@ -389,8 +384,7 @@ TEST(SignalsFailures, CountedByOrderAtomicAndVmalloc) {
     EXPECT_EQ(s.signals.kmsg_lost, 7u);
 }
 
-// ---- the live 6.18 fixture
-// -------------------------------------------------------------------------
+// ---- the live 6.18 fixture ----------------------------------------------------------------------
 
 namespace {
 

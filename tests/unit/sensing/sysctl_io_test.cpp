@@ -281,8 +281,7 @@ TEST(SysctlIo, CompactMemoryWritesOne) {
     EXPECT_EQ(r2.error().sys_errno, ENOENT);
 }
 
-// ---- opt-in: the real kernel
-// -------------------------------------------------------------------------
+// ---- opt-in: the real kernel --------------------------------------------------------------------
 
 // Restores a knob to the value it had when the guard was made, whatever happens in between.
 class RestoreGuard {
