@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -363,8 +364,26 @@ void check_active_run(const char* fragtuned) {
     }
     const int64_t mfk0 = read_int("/proc/sys/vm/min_free_kbytes");
     const int64_t cp0 = read_int("/proc/sys/vm/compaction_proactiveness");
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    // The workload runs in a child: whatever happens to it, the checker reports.
+    // Under TCG a tick can take seconds: wait for events in the daemon's log, never for fixed times.
+    // `backstop` only bounds a run that goes wrong (a daemon that never starts or never raises).
+    using Clock = std::chrono::steady_clock;
+    bool daemon_reaped = false;
+    int status = 0;
+    auto wait_for = [&](std::string_view needle, std::chrono::seconds backstop) {
+        const auto until = Clock::now() + backstop;
+        while (Clock::now() < until) {
+            if (slurp("/run/ft/log").find(needle) != std::string::npos) return true;
+            if (::waitpid(pid, &status, WNOHANG) == pid) {  // the daemon exited
+                daemon_reaped = true;
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        return false;
+    };
+    const bool started = wait_for(" started: ", std::chrono::seconds(120));
+    // The workload runs in a child, in rounds until the checker has seen a raise (or the backstop):
+    // whatever happens to it, the checker reports.
     const pid_t load = ::fork();
     if (load == 0) {
         long avail_kib = 0;
@@ -372,18 +391,18 @@ void check_active_run(const char* fragtuned) {
             avail_kib = static_cast<long>(mi->get_kib("MemAvailable").value_or(0));
         // 80% of what is available in 4 KiB pages, 3 of every 4 pages freed again: free memory is
         // now mostly single pages between used ones, and the order-9 unusable index is high. Held
-        // for a few ticks, then a THP fault probe over part of it.
+        // a while, then a THP fault probe over part of it.
         const size_t fill = (static_cast<size_t>(avail_kib) * 1024 / 10 * 8) & ~size_t{0xfffff};
         const long page = ::sysconf(_SC_PAGESIZE);
-        for (int round = 0; round < 2; ++round) {
+        for (;;) {
             char* m = static_cast<char*>(
                 ::mmap(nullptr, fill, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-            if (m == MAP_FAILED) break;
+            if (m == MAP_FAILED) ::_exit(1);
             ::madvise(m, fill, MADV_NOHUGEPAGE);
             for (size_t o = 0; o < fill; o += page) m[o] = 1;
             for (size_t o = 0; o + 4 * page <= fill; o += 4 * page)
                 ::madvise(m + o + page, 3 * page, MADV_DONTNEED);
-            std::this_thread::sleep_for(std::chrono::seconds(5));
+            std::this_thread::sleep_for(std::chrono::seconds(3));
             const size_t thp = fill / 4;
             char* h = static_cast<char*>(
                 ::mmap(nullptr, thp, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
@@ -391,18 +410,22 @@ void check_active_run(const char* fragtuned) {
                 ::madvise(h, thp, MADV_HUGEPAGE);
                 for (size_t o = 0; o < thp; o += page) h[o] = 1;
             }
-            std::this_thread::sleep_for(std::chrono::seconds(3));
+            std::this_thread::sleep_for(std::chrono::seconds(2));
             if (h != MAP_FAILED) ::munmap(h, thp);
             ::munmap(m, fill);
         }
-        ::_exit(0);
     }
+    const bool raised = started && wait_for("[raise: ", std::chrono::seconds(150));
+    ::kill(load, SIGKILL);
     int load_status = 0;
     ::waitpid(load, &load_status, 0);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    const bool load_ok = WIFSIGNALED(load_status) && WTERMSIG(load_status) == SIGKILL;
+    // A raise seen: let the daemon finish the tick that wrote it before it is stopped.
+    if (raised) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!daemon_reaped) {
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, &status, 0);
+    }
     const std::string log = slurp("/run/ft/log");
     size_t raises = 0;
     for (size_t p = log.find("[raise: "); p != std::string::npos; p = log.find("[raise: ", p + 1))
@@ -411,10 +434,11 @@ void check_active_run(const char* fragtuned) {
                           read_int("/proc/sys/vm/compaction_proactiveness") == cp0;
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     const bool errors = log.find("[error]") != std::string::npos;
-    check("active-run", raises > 0 && restored && clean && !errors,
-          fmt::format("{} raise decisions under the fragmenting workload (workload {}), exit {}, "
+    check("active-run", started && raises > 0 && restored && clean && !errors,
+          fmt::format("{}{} raise decisions under the fragmenting workload (workload {}), exit {}, "
                       "originals {}{}",
-                      raises, WIFEXITED(load_status) ? "finished" : "crashed",
+                      started ? "" : "daemon never logged its start; ", raises,
+                      load_ok ? "ran until stopped" : "failed",
                       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                       restored ? "restored" : "NOT restored", errors ? ", errors logged" : ""));
     std::fwrite(log.data(), 1, std::min<size_t>(log.size(), 6000), stderr);
