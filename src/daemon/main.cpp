@@ -13,6 +13,7 @@
 
 #include "fragtune/configuration/config_file.hpp"
 #include "fragtune/reporting/replay.hpp"
+#include "fragtune/reporting/sample_render.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/sample.hpp"
 #include "fragtune/util/units.hpp"
