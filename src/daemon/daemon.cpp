@@ -1,7 +1,5 @@
 #include "daemon.hpp"
 
-#include <time.h>
-
 #include <cerrno>
 
 #include <algorithm>
@@ -14,18 +12,13 @@
 #include "fragtune/reporting/metrics.hpp"
 #include "fragtune/reporting/replay.hpp"
 #include "fragtune/sensing/sysctl_io.hpp"
+#include "fragtune/util/text.hpp"
+#include "fragtune/util/time.hpp"
 #include "logging.hpp"
 
 namespace fragtune {
 
 namespace {
-
-uint64_t realtime_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
-           static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
 
 SamplerOptions sampler_options(const Config& c) {
     SamplerOptions o;
@@ -83,12 +76,6 @@ void apply_overrides(Config& c, const DaemonOptions& o) {
     if (o.on_exit) c.daemon.on_exit = *o.on_exit;
     if (o.tick_usec) c.daemon.tick_usec = *o.tick_usec;
     if (o.mode) c.daemon.mode = *o.mode;
-}
-
-std::string dir_of(std::string_view path) {
-    auto pos = path.rfind('/');
-    return pos == 0 || pos == std::string_view::npos ? std::string("/")
-                                                     : std::string(path.substr(0, pos));
 }
 
 }  // namespace

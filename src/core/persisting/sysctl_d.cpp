@@ -9,18 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "fragtune/util/text.hpp"
 namespace fragtune {
 
 namespace {
-
-constexpr std::string_view kBlank = " \t\r\n\v\f";
-
-std::string_view trim(std::string_view s) {
-    const auto b = s.find_first_not_of(kBlank);
-    if (b == std::string_view::npos) return {};
-    const auto e = s.find_last_not_of(kBlank);
-    return s.substr(b, e - b + 1);
-}
 
 bool is_glob(std::string_view key) {
     return key.find_first_of("*?[") != std::string_view::npos;
