@@ -121,12 +121,6 @@ struct LoadedState {
     StateLoadStatus status = StateLoadStatus::absent;
     PersistedState state;        // loaded: the file's contents; otherwise an empty state
     std::optional<Error> error;  // corrupt, future_version, unreadable: what and where
-    // May the daemon save over `path`? Not when that would destroy a file it could not understand
-    // (future_version) or could not read (unreadable). For corrupt, only after
-    // set_aside_state_file.
-    bool may_overwrite() const {
-        return status == StateLoadStatus::loaded || status == StateLoadStatus::absent;
-    }
 };
 
 // Reads and parses `path` through `fs`. Never writes.

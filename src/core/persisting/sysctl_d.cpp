@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <cerrno>
-#include <charconv>
 #include <filesystem>
 #include <map>
 
@@ -20,14 +19,6 @@ bool is_glob(std::string_view key) {
 
 std::string at(const SysctlAssignment& a) {
     return fmt::format("{}:{}", a.source, a.line);
-}
-
-std::optional<int64_t> as_int(std::string_view s) {
-    int64_t v = 0;
-    const char* end = s.data() + s.size();
-    auto [p, ec] = std::from_chars(s.data(), end, v);
-    if (ec != std::errc() || p != end || s.empty()) return std::nullopt;
-    return v;
 }
 
 // The file's directory and basename; ("", "") when `path` has no directory part.
@@ -115,12 +106,6 @@ const SysctlAssignment* KnobBootInfo::others_winner() const {
     if (!after_ours.empty()) return &after_ours.back();
     if (!before_ours.empty()) return &before_ours.back();
     return nullptr;
-}
-
-std::optional<int64_t> KnobBootInfo::winning_value() const {
-    const SysctlAssignment* w = others_winner();
-    if (w == nullptr) return std::nullopt;
-    return as_int(w->value);
 }
 
 std::string KnobBootInfo::describe(std::string_view sysctl) const {

@@ -16,6 +16,13 @@ using namespace fragtune;
 
 namespace {
 
+// May the daemon save over the loaded path? Not when that would destroy a file it could not
+// understand (future_version) or could not read (unreadable); for corrupt, only after
+// set_aside_state_file (Daemon::start decides the same from the status).
+bool may_overwrite(const LoadedState& l) {
+    return l.status == StateLoadStatus::loaded || l.status == StateLoadStatus::absent;
+}
+
 bool contains(const std::string& hay, std::string_view needle) {
     return hay.find(needle) != std::string::npos;
 }
@@ -339,7 +346,7 @@ TEST_F(StateFileIo, AbsentFileIsAnEmptyStateNotAnError) {
     auto l = load_state(KernelFs(root_), kPath);
     EXPECT_EQ(l.status, StateLoadStatus::absent);
     EXPECT_FALSE(l.error);
-    EXPECT_TRUE(l.may_overwrite());
+    EXPECT_TRUE(may_overwrite(l));
     EXPECT_TRUE(l.state.history.empty());
     EXPECT_FALSE(l.state.knob(Knob::swappiness).original);
 }
@@ -375,7 +382,7 @@ TEST_F(StateFileIo, CorruptFileNamesFileLineColumnAndCanBeSetAside) {
     ASSERT_EQ(l.status, StateLoadStatus::corrupt);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "/var/lib/fragtune/state.toml:3:")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), bad);  // load never writes
 
     ASSERT_TRUE(set_aside_state_file(kfs, kPath).ok());
@@ -390,7 +397,7 @@ TEST_F(StateFileIo, FutureVersionIsLeftUntouched) {
     EXPECT_EQ(l.status, StateLoadStatus::future_version);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "format version 9")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), future);
     EXPECT_FALSE(fs::exists(root_ / "var/lib/fragtune/state.toml.corrupt"));
 }
@@ -419,7 +426,7 @@ TEST_F(StateFileIo, UnreadableFileIsNotOverwritten) {
     ASSERT_TRUE(l.error);
     EXPECT_EQ(l.error->sys_errno, EACCES);
     EXPECT_TRUE(contains(l.error->message, std::string(kPath))) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
 }
 
 TEST_F(StateFileIo, SaveFailureNamesPathAndKeepsErrno) {
@@ -514,7 +521,7 @@ TEST_F(StateFileIo, AFileOverTheByteBoundIsRefusedAndLeftUntouched) {
                                                std::to_string(text.size()) +
                                                " bytes, over the 1 MiB limit for state files"))
         << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), text);
 }
 
@@ -525,7 +532,7 @@ TEST_F(StateFileIo, AFifoOrASymlinkAsTheStateFileIsRefused) {
     EXPECT_EQ(l.status, StateLoadStatus::unreadable);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "is a FIFO, not a regular file")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
 
     fs::remove(root_ / "var/lib/fragtune/state.toml");
     put("elsewhere.toml", render_state(sample_state()));
