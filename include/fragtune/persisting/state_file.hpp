@@ -145,9 +145,9 @@ PersistedState snapshot_state(const ControllerState& state,
                               std::size_t max_history = kDefaultStateHistory);
 
 // At start, after initial_state(): persisted originals replace the live values found (they are the
-// truth for restore), the baseline follows the original unless configured, last_written is
-// restored (for min_free_kbytes also as user_min_free_kbytes), and pinned/conflict statuses come
+// truth for restore; the baselines that follow from them are resolved by state_at_start() in
+// deciding/transitions.hpp, which calls this), last_written is restored (for min_free_kbytes also as user_min_free_kbytes), and pinned/conflict statuses come
 // back (unless the knob is now unsupported or disabled, which win).
-void adopt_persisted(ControllerState& state, const PersistedState& persisted, const Config& config);
+void adopt_persisted(ControllerState& state, const PersistedState& persisted);
 
 }  // namespace fragtune

@@ -482,15 +482,13 @@ PersistedState snapshot_state(const ControllerState& state,
     return out;
 }
 
-void adopt_persisted(ControllerState& state, const PersistedState& persisted,
-                     const Config& config) {
+void adopt_persisted(ControllerState& state, const PersistedState& persisted) {
     for (const auto& t : kTunables) {
         KnobState& ks = state.knob(t.knob);
         const PersistedKnob& pk = persisted.knob(t.knob);
-        if (pk.original) {
-            ks.original = pk.original;
-            if (!config.knob(t.knob).baseline) ks.baseline = *pk.original;
-        }
+        // The baseline that follows from this original is resolve_baseline()'s to say
+        // (state_at_start() calls both).
+        if (pk.original) ks.original = pk.original;
         if (pk.last_written) {
             ks.last_written = pk.last_written;
             // Saved from real writes only (real_state()): what the kernel still holds as its

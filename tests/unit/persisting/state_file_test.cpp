@@ -559,9 +559,9 @@ TEST(StateFileBridge, OriginalsAreNeverOverwrittenByALaterStart) {
     second.knob(Knob::swappiness).original = 40;
     second.knob(Knob::swappiness).baseline = 40;
     Config config;
-    adopt_persisted(second, saved, config);
+    adopt_persisted(second, saved);
     EXPECT_EQ(second.knob(Knob::swappiness).original, 60);
-    EXPECT_EQ(second.knob(Knob::swappiness).baseline, 60);
+    // (the baseline that follows from it: state_at_start, tests/unit/deciding/transitions_test.cpp)
     EXPECT_EQ(second.knob(Knob::swappiness).last_written, 40);
 
     // Even if a caller skipped adopt_persisted, snapshot keeps the recorded original.
@@ -587,12 +587,12 @@ TEST(StateFileBridge, ARestartKeepsTheKernelsUserMinFreeKbytes) {
     ControllerState after;
     after.knob(Knob::min_free_kbytes).original = 50000;
     Config config;
-    adopt_persisted(after, *reloaded, config);
+    adopt_persisted(after, *reloaded);
     EXPECT_EQ(after.user_min_free_kbytes, 50000);
 
     // Never written (no last_written saved): stays unset.
     ControllerState fresh;
-    adopt_persisted(fresh, PersistedState{}, config);
+    adopt_persisted(fresh, PersistedState{});
     EXPECT_FALSE(fresh.user_min_free_kbytes);
 }
 
@@ -610,7 +610,7 @@ TEST(StateFileBridge, ConfiguredBaselineWinsAndStatusesComeBackUnlessNowDisabled
     st.knob(Knob::vfs_cache_pressure).status = KnobStatus::disabled;
     Config config;
     config.knob(Knob::swappiness).baseline = 30;
-    adopt_persisted(st, saved, config);
+    adopt_persisted(st, saved);
     EXPECT_EQ(st.knob(Knob::swappiness).original, 60);
     EXPECT_EQ(st.knob(Knob::swappiness).baseline, 30);
     EXPECT_EQ(st.knob(Knob::swappiness).status, KnobStatus::pinned);
@@ -696,7 +696,7 @@ last_written = 101
     first.knobs = {67584, 10, 20, 100, 60};
     Config c;
     ControllerState cs = initial_state(first, c);
-    adopt_persisted(cs, *st, c);
+    adopt_persisted(cs, *st);
     EXPECT_EQ(cs.knob(Knob::min_free_kbytes).original, 67584);
     EXPECT_EQ(cs.knob(Knob::min_free_kbytes).baseline, 67584);
     EXPECT_EQ(cs.knob(Knob::swappiness).baseline, 60);
