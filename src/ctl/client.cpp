@@ -9,13 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <functional>
 
 #include <fmt/format.h>
 
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "fragtune/util/fd.hpp"
+#include "fragtune/util/time.hpp"
 #include "fragtune1_manager_proxy.hpp"  // generated from dbus/org.fragtune1.Manager.xml
 
 namespace fragtune::ctl {
@@ -23,12 +24,6 @@ namespace {
 
 constexpr const char* kBusName = "org.fragtune1";
 constexpr const char* kObjectPath = "/org/fragtune1";
-
-uint64_t realtime_now_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
 
 template <typename Wire>
 TunableRow tunable_row(const Wire& w) {
@@ -157,18 +152,18 @@ int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& opti
     ManagerProxy proxy(connection);
     proxy.adjusted = [&](const std::string& knob, int64_t old_value, int64_t new_value,
                          const std::string& rule, const std::string& reason) {
-        auto now = realtime_now_usec();
-        print(json ? adjusted_event_json(now, knob, old_value, new_value, rule, reason).dump()
+        auto now = realtime_usec();
+        print(json ? dump_json(adjusted_event_json(now, knob, old_value, new_value, rule, reason))
                    : format_adjusted_event(now, knob, old_value, new_value, rule, reason, options));
     };
     proxy.alloc_failure = [&](int32_t order, const std::string& task, bool atomic) {
-        auto now = realtime_now_usec();
-        print(json ? alloc_failure_event_json(now, order, task, atomic).dump()
+        auto now = realtime_usec();
+        print(json ? dump_json(alloc_failure_event_json(now, order, task, atomic))
                    : format_alloc_failure_event(now, order, task, atomic, options));
     };
     proxy.mode_changed = [&](const std::string& mode) {
-        auto now = realtime_now_usec();
-        print(json ? mode_event_json(now, mode).dump() : format_mode_event(now, mode, options));
+        auto now = realtime_usec();
+        print(json ? dump_json(mode_event_json(now, mode)) : format_mode_event(now, mode, options));
     };
     // Subscribe first, then check the daemon is there, so no event falls between the two.
     proxy.listen();
@@ -193,8 +188,8 @@ int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& opti
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sfd < 0) {
+    UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC));
+    if (!sfd) {
         std::fprintf(stderr, "fragtunectl: signalfd: %s\n", std::strerror(errno));
         return 1;
     }
@@ -212,7 +207,7 @@ int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& opti
             break;
         }
         auto pd = connection.getEventLoopPollData();
-        pollfd fds[2] = {{pd.fd, static_cast<short>(pd.events), 0}, {sfd, POLLIN, 0}};
+        pollfd fds[2] = {{pd.fd, static_cast<short>(pd.events), 0}, {sfd.get(), POLLIN, 0}};
         int n = poll(fds, 2, pd.getPollTimeout());
         if (n < 0 && errno != EINTR) {
             std::fprintf(stderr, "fragtunectl: poll: %s\n", std::strerror(errno));
@@ -221,7 +216,6 @@ int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& opti
         }
         if (n > 0 && (fds[1].revents & POLLIN)) break;  // Ctrl-C or SIGTERM: a normal end
     }
-    close(sfd);
     return rc;
 }
 

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "fragtune/knobs/tunables.hpp"
-#include "fragtune/util/utf8.hpp"
+#include "fragtune/util/units.hpp"
 
 namespace fragtune::ctl {
 namespace {
@@ -75,12 +75,6 @@ nlohmann::json optional_json(std::optional<int64_t> v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-// nlohmann's dump() throws on invalid UTF-8; bus strings may carry kernel-log task names and file
-// names, which are bytes.
-std::string json_safe(std::string_view s) {
-    return valid_utf8(s);
-}
-
 }  // namespace
 
 ErrorReport describe_bus_error(std::string_view name, std::string_view message) {
@@ -129,12 +123,8 @@ std::string format_timestamp(uint64_t realtime_usec, bool utc) {
     return std::string(buf, n);
 }
 
-std::string format_duration_usec(uint64_t usec) {
-    if (usec >= 60'000'000 && usec % 60'000'000 == 0)
-        return fmt::format("{} min", usec / 60'000'000);
-    if (usec >= 1'000'000) return fmt::format("{:.1f} s", static_cast<double>(usec) / 1e6);
-    if (usec >= 1'000 && usec % 1'000 == 0) return fmt::format("{} ms", usec / 1'000);
-    return fmt::format("{} us", usec);
+std::string dump_json(const nlohmann::json& j, int indent) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string sanitize(std::string_view text) {
@@ -307,10 +297,13 @@ std::string format_mode_event(uint64_t realtime_usec, std::string_view mode,
 nlohmann::json adjusted_event_json(uint64_t realtime_usec, std::string_view knob, int64_t old_value,
                                    int64_t new_value, std::string_view rule,
                                    std::string_view reason) {
-    return {{"event", "Adjusted"},        {"realtime_usec", realtime_usec},
-            {"knob", json_safe(knob)},    {"old", old_value},
-            {"new", new_value},           {"rule", json_safe(rule)},
-            {"reason", json_safe(reason)}};
+    return {{"event", "Adjusted"},
+            {"realtime_usec", realtime_usec},
+            {"knob", std::string(knob)},
+            {"old", old_value},
+            {"new", new_value},
+            {"rule", std::string(rule)},
+            {"reason", std::string(reason)}};
 }
 
 nlohmann::json alloc_failure_event_json(uint64_t realtime_usec, int order, std::string_view task,
@@ -318,39 +311,40 @@ nlohmann::json alloc_failure_event_json(uint64_t realtime_usec, int order, std::
     return {{"event", "AllocationFailure"},
             {"realtime_usec", realtime_usec},
             {"order", order},
-            {"task", json_safe(task)},
+            {"task", std::string(task)},
             {"atomic", atomic}};
 }
 
 nlohmann::json mode_event_json(uint64_t realtime_usec, std::string_view mode) {
-    return {{"event", "ModeChanged"}, {"realtime_usec", realtime_usec}, {"mode", json_safe(mode)}};
+    return {
+        {"event", "ModeChanged"}, {"realtime_usec", realtime_usec}, {"mode", std::string(mode)}};
 }
 
 nlohmann::json to_json(const TunableRow& t) {
-    return {{"name", json_safe(t.name)},
+    return {{"name", std::string(t.name)},
             {"current", optional_json(t.current)},
             {"baseline", t.baseline},
             {"original", optional_json(t.original)},
             {"min", t.min},
             {"max", t.max},
-            {"state", json_safe(t.state)},
-            {"reason", json_safe(t.reason)}};
+            {"state", std::string(t.state)},
+            {"reason", std::string(t.reason)}};
 }
 
 nlohmann::json to_json(const HistoryRow& h) {
     return {{"realtime_usec", h.realtime_usec},
-            {"knob", json_safe(h.knob)},
-            {"action", json_safe(h.action)},
+            {"knob", std::string(h.knob)},
+            {"action", std::string(h.action)},
             {"old", h.old_value},
             {"new", h.new_value},
-            {"rule", json_safe(h.rule)},
-            {"reason", json_safe(h.reason)},
+            {"rule", std::string(h.rule)},
+            {"reason", std::string(h.reason)},
             {"applied", h.applied}};
 }
 
 nlohmann::json to_json(const ConflictRow& c) {
-    return {{"knob", json_safe(c.knob)},
-            {"file", json_safe(c.file)},
+    return {{"knob", std::string(c.knob)},
+            {"file", std::string(c.file)},
             {"line", c.line},
             {"value", c.value},
             {"overrides_ours", c.overrides_ours}};
@@ -361,13 +355,13 @@ nlohmann::json to_json(const StatusView& st) {
     for (const auto& t : st.tunables) tunables.push_back(to_json(t));
     nlohmann::json signals = nlohmann::json::object();
     for (const auto& [name, value] : st.signals)
-        signals[json_safe(name)] = std::isfinite(value) ? nlohmann::json(value) : nullptr;
+        signals[std::string(name)] = std::isfinite(value) ? nlohmann::json(value) : nullptr;
     nlohmann::json conflicts = nlohmann::json::array();
     for (const auto& c : st.conflicts) conflicts.push_back(to_json(c));
-    return {{"version", json_safe(st.version)},
-            {"mode", json_safe(st.mode)},
+    return {{"version", std::string(st.version)},
+            {"mode", std::string(st.mode)},
             {"tick_usec", st.tick_usec},
-            {"summary", json_safe(st.summary)},
+            {"summary", std::string(st.summary)},
             {"tunables", tunables},
             {"signals", signals},
             {"history", history_to_json(st.history)},
@@ -382,7 +376,7 @@ nlohmann::json history_to_json(const std::vector<HistoryRow>& rows) {
 
 nlohmann::json explain_to_json(const std::vector<std::pair<std::string, std::string>>& knob_texts) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto& [knob, text] : knob_texts) out[json_safe(knob)] = json_safe(text);
+    for (const auto& [knob, text] : knob_texts) out[std::string(knob)] = std::string(text);
     return out;
 }
 

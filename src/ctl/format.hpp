@@ -86,8 +86,10 @@ bool want_color(bool stdout_is_tty, const char* no_color_env);
 // "2025-03-01 14:02:07" in UTC or the local time zone (TZ).
 std::string format_timestamp(uint64_t realtime_usec, bool utc);
 
-// "2.0 s", "500 ms", "10 min".
-std::string format_duration_usec(uint64_t usec);
+// The one way fragtunectl prints JSON: nlohmann's dump() with invalid UTF-8 (kernel-log task names
+// and file names are bytes, not text) replaced by U+FFFD, so the output is always valid JSON.
+// indent -1: one line.
+std::string dump_json(const nlohmann::json& j, int indent = -1);
 
 // Replaces control characters (terminal escapes from a hostile file name or reason) with '?'.
 std::string sanitize(std::string_view text);

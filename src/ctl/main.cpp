@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
         Client client(*connection);
         if (*history) {
             auto rows = client.history(history_max);
-            out(json ? history_to_json(rows).dump(2) + "\n" : format_history(rows, options));
+            out(json ? dump_json(history_to_json(rows), 2) + "\n" : format_history(rows, options));
         } else if (*explain) {
             std::vector<std::pair<std::string, std::string>> texts;
             if (!explain_knob.empty()) {
@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
                 for (const auto& t : client.tunables())
                     texts.emplace_back(t.name, client.explain(t.name));
             }
-            out(json ? explain_to_json(texts).dump(2) + "\n" : format_explain(texts, options));
+            out(json ? dump_json(explain_to_json(texts), 2) + "\n"
+                     : format_explain(texts, options));
         } else if (*monitor_cmd) {
             return monitor(*connection, json, options);
         } else if (*mode_cmd) {
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
             for (const auto& n : notes) out("reload: " + n + "\n");
         } else {  // status, also the default
             auto st = client.status();
-            out(json ? to_json(st).dump(2) + "\n" : format_status(st, options));
+            out(json ? dump_json(to_json(st), 2) + "\n" : format_status(st, options));
         }
     } catch (const sdbus::Error& e) {
         auto report = describe_bus_error(e.getName(), e.getMessage());

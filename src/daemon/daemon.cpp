@@ -1,7 +1,5 @@
 #include "daemon.hpp"
 
-#include <time.h>
-
 #include <cerrno>
 
 #include <algorithm>
@@ -10,22 +8,19 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "fragtune/deciding/transitions.hpp"
 #include "fragtune/persisting/persist.hpp"
 #include "fragtune/reporting/metrics.hpp"
 #include "fragtune/reporting/replay.hpp"
+#include "fragtune/reporting/status_text.hpp"
 #include "fragtune/sensing/sysctl_io.hpp"
+#include "fragtune/util/text.hpp"
+#include "fragtune/util/time.hpp"
 #include "logging.hpp"
 
 namespace fragtune {
 
 namespace {
-
-uint64_t realtime_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
-           static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
 
 SamplerOptions sampler_options(const Config& c) {
     SamplerOptions o;
@@ -85,12 +80,6 @@ void apply_overrides(Config& c, const DaemonOptions& o) {
     if (o.mode) c.daemon.mode = *o.mode;
 }
 
-std::string dir_of(std::string_view path) {
-    auto pos = path.rfind('/');
-    return pos == 0 || pos == std::string_view::npos ? std::string("/")
-                                                     : std::string(path.substr(0, pos));
-}
-
 }  // namespace
 
 Result<void> Daemon::start(uint64_t mono_usec) {
@@ -120,7 +109,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     if (!first) return make_error("first sample failed: " + first.error().describe());
     impl_->last = std::move(*first);
     note_psi();
-    impl_->state = initial_state(*impl_->last, cfg);
+    impl_->state = state_at_start(*impl_->last, cfg, nullptr);
     record_sample();  // the replay starts from the same first sample as the daemon
 
     auto st = load_state(fs_, cfg.daemon.state_path, cfg.daemon.history_size);
@@ -163,7 +152,7 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     }
     impl_->originals_from_state = st.status == StateLoadStatus::loaded;
     if (st.status == StateLoadStatus::loaded) {
-        adopt_persisted(impl_->state, st.state, cfg);
+        impl_->state = state_at_start(*impl_->last, cfg, &st.state);
         impl_->persisted = st.state;
         for (auto& h : st.state.history) impl_->history.push_back(h);
     }
@@ -430,22 +419,19 @@ Result<void> Daemon::restore_originals(std::string_view why) {
     std::vector<std::string> errors;
     std::size_t restored = 0;
     const uint64_t now = impl_->last ? impl_->last->mono_usec : 0;
+    KnobValues live{};
     for (const auto& t : kTunables) {
-        auto& ks = impl_->state.knob(t.knob);
-        auto live = read_knob(fs_, t.knob);
-        if (!live) {
-            errors.push_back(live.error().describe());
-            continue;
-        }
-        if (!*live || !ks.original || **live == *ks.original) continue;
-        Decision d{
-            t.knob,    *ks.original > **live ? Action::raise : Action::lower,
-            **live,    *ks.original,
-            "restore", fmt::format("{}: back to the original value found at first start", why)};
+        auto v = read_knob(fs_, t.knob);
+        if (v)
+            live[index(t.knob)] = *v;
+        else
+            errors.push_back(v.error().describe());
+    }
+    for (const auto& d : restore_plan(impl_->state, live, why)) {
         // Restoring is bounded by the kernel's range only: the original is by definition acceptable.
-        auto r = apply_knob(fs_, t.knob, *ks.original, impl_->sampler.profile().range(t.knob));
+        auto r = apply_knob(fs_, d.knob, d.new_value, impl_->sampler.profile().range(d.knob));
         if (r) {
-            record_applied(impl_->state, t.knob, *r, now);
+            record_applied(impl_->state, d.knob, *r, now);
             ++restored;
         } else {
             errors.push_back(r.error().describe());
@@ -508,33 +494,8 @@ std::vector<TunableStatus> Daemon::tunables() const {
 }
 
 std::vector<std::pair<std::string, double>> Daemon::signals() const {
-    std::vector<std::pair<std::string, double>> out;
-    if (!impl_ || !impl_->last) return out;
-    const Signals& s = impl_->last->signals;
-    auto add = [&](std::string name, double v) { out.emplace_back(std::move(name), v); };
-    if (s.psi_some_avg10) add("psi_some_avg10_percent", *s.psi_some_avg10);
-    if (s.psi_full_avg10) add("psi_full_avg10_percent", *s.psi_full_avg10);
-    if (s.psi_some_percent) add("psi_some_interval_percent", *s.psi_some_percent);
-    add("fragmentation_score", s.max_fragmentation_score);
-    for (const auto& o : s.targets) {
-        add(fmt::format("order{}_free_blocks", o.order), static_cast<double>(o.free_blocks));
-        add(fmt::format("order{}_unusable_permille", o.order), o.unusable_permille);
-    }
-    add("zones_at_or_below_min", s.zones_at_or_below_min);
-    add("zones_below_low", s.zones_below_low);
-    add("min_headroom_kib", static_cast<double>(s.min_headroom_pages) * 4.0);
-    if (s.mem_available_kib) add("mem_available_kib", static_cast<double>(*s.mem_available_kib));
-    if (s.sreclaimable_kib) add("sreclaimable_kib", static_cast<double>(*s.sreclaimable_kib));
-    for (const char* c : {"allocstall", "pgscan_direct", "compact_stall", "compact_fail",
-                          "compact_success", "kswapd_low_wmark_hit_quickly", "thp_fault_fallback",
-                          "pswpin", "workingset_refault_file"}) {
-        if (auto d = s.counter(c)) add(fmt::format("{}_per_sec", c), d->per_sec);
-    }
-    for (auto [order, n] : s.failures_by_order) add(fmt::format("failures_order{}", order), n);
-    for (auto [order, n] : s.atomic_failures_by_order)
-        add(fmt::format("atomic_failures_order{}", order), n);
-    add("failures_total", static_cast<double>(impl_->failures_seen));
-    return out;
+    if (!impl_ || !impl_->last) return {};
+    return signal_values(*impl_->last, impl_->failures_seen);
 }
 
 std::vector<ConflictInfo> Daemon::conflicts() const {
@@ -550,47 +511,15 @@ std::vector<HistoryEntry> Daemon::history(size_t max) const {
 }
 
 std::string Daemon::summary() const {
-    if (!impl_ || !impl_->last) return "starting";
-    std::string out = std::string(to_string(impl_->mode));
-    for (const auto& t : kTunables) {
-        auto v = impl_->last->knob(t.knob);
-        const auto st = impl_->state.knob(t.knob).status;
-        out += fmt::format(" {}={}{}", t.name, v ? std::to_string(*v) : "-",
-                           st == KnobStatus::tuning ? "" : fmt::format("({})", to_string(st)));
-    }
-    if (!impl_->history.empty()) out += fmt::format("; {} changes", impl_->history.size());
-    if (!impl_->sample_error.empty()) out += "; sampling failing";
-    return out;
+    if (!impl_) return "starting";
+    return status_summary(impl_->mode, impl_->state, impl_->last ? &*impl_->last : nullptr,
+                          impl_->history.size(), !impl_->sample_error.empty());
 }
 
 Result<std::string> Daemon::explain(std::string_view name) const {
-    auto k = knob_from_name(name);
-    if (!k) {
-        std::string valid;
-        for (const auto& t : kTunables) valid += (valid.empty() ? "" : ", ") + std::string(t.name);
-        return make_error(fmt::format("unknown knob '{}' (valid: {})", name.substr(0, 64), valid));
-    }
-    if (!impl_ || !impl_->last) return make_error("the daemon is not started");
-    const auto& t = spec(*k);
-    const auto& ks = impl_->state.knob(*k);
-    const Range b = effective_bounds(*k, ks, config_.config, *impl_->last);
-    auto live = impl_->last->knob(*k);
-    std::string out = fmt::format("{}: {}\n", t.sysctl, t.summary);
-    out += fmt::format("  value {}{}, baseline {}, original {}, bounds {}..{}\n",
-                       live ? std::to_string(*live) : "(absent)",
-                       t.unit.empty() ? std::string() : " " + std::string(t.unit), ks.baseline,
-                       ks.original ? std::to_string(*ks.original) : "-", b.min, b.max);
-    out += fmt::format("  state {}{}\n", to_string(ks.status),
-                       ks.status_reason.empty() ? "" : ": " + ks.status_reason);
-    if (!ks.last_rule.empty())
-        out += fmt::format("  last decision [{}] {}\n", ks.last_rule, ks.last_reason);
-    for (auto it = impl_->history.rbegin(); it != impl_->history.rend(); ++it) {
-        if (it->knob != *k) continue;
-        out += fmt::format("  last change {} -> {} [{}] {}{}\n", it->old_value, it->new_value,
-                           it->rule, it->reason, it->applied ? "" : " (not applied)");
-        break;
-    }
-    return out;
+    if (!impl_) return explain_knob(name, ControllerState{}, config_.config, nullptr, {});
+    return explain_knob(name, impl_->state, config_.config, impl_->last ? &*impl_->last : nullptr,
+                        impl_->history);
 }
 
 Result<void> Daemon::set_mode(Mode m) {
@@ -658,32 +587,6 @@ Result<void> Daemon::restore() {
     return r;
 }
 
-namespace {
-
-// Keys read only at start: the kernel-log source is opened once by the service loop, and the
-// state file is where the instance lock lives. A reload keeps their running values and says so.
-// (signals.psi_source, the tick, the mode, paths of the sysctl.d and metrics files and every policy
-// key are applied live.)
-std::vector<std::string> keep_restart_keys(Config& next, const Config& running) {
-    std::vector<std::string> notes;
-    auto keep = [&](std::string_view key, auto& now, const auto& was, auto show) {
-        if (now == was) return;
-        notes.push_back(fmt::format(
-            "{} changed from {} to {}: needs a restart (systemctl restart fragtuned); {} stays in "
-            "force until then",
-            key, show(was), show(now), show(was)));
-        now = was;
-    };
-    auto quoted = [](const std::string& v) { return fmt::format("\"{}\"", v); };
-    auto boolean = [](bool v) { return std::string(v ? "true" : "false"); };
-    keep("signals.kernel_log", next.signals.kernel_log, running.signals.kernel_log, boolean);
-    keep("signals.kmsg_path", next.signals.kmsg_path, running.signals.kmsg_path, quoted);
-    keep("daemon.state_path", next.daemon.state_path, running.daemon.state_path, quoted);
-    return notes;
-}
-
-}  // namespace
-
 Result<std::vector<std::string>> Daemon::reload() {
     auto loaded = load_config(fs_, options_.config_path);
     if (!loaded)
@@ -701,40 +604,14 @@ Result<std::vector<std::string>> Daemon::reload() {
     impl_->sampler.set_options(sampler_options(cfg));
     if (cfg.daemon.mode != old_configured) (void)set_mode(cfg.daemon.mode);
     // Baselines and enabled flags follow the new file; pins and history stay.
-    for (const auto& t : kTunables) {
-        auto& ks = impl_->state.knob(t.knob);
-        const auto& kc = cfg.knob(t.knob);
-        if (kc.baseline)
-            ks.baseline = *kc.baseline;
-        else if (ks.original)
-            ks.baseline = *ks.original;
-        if (!kc.enabled && ks.status != KnobStatus::unsupported) {
-            ks.status = KnobStatus::disabled;
-            ks.status_reason = "disabled in the configuration";
-        } else if (kc.enabled && ks.status == KnobStatus::disabled) {
-            ks.status = KnobStatus::tuning;
-            ks.status_reason.clear();
-            if (impl_->last) ks.last_written = impl_->last->knob(t.knob);
-        }
-    }
+    impl_->state = state_after_reload(impl_->state, cfg, impl_->last ? &*impl_->last : nullptr);
     // Tightened bounds apply now, not at the next rule that fires.
     if (impl_->last) {
-        for (const auto& t : kTunables) {
-            auto& ks = impl_->state.knob(t.knob);
-            if (ks.status != KnobStatus::tuning) continue;
-            // The live value, not the last sample's: a change applied this tick is not sampled yet.
-            auto read = read_knob(fs_, t.knob);
-            if (!read || !*read) continue;
-            const std::optional<int64_t> live = **read;
-            const Range b = effective_bounds(t.knob, ks, cfg, *impl_->last);
-            if (b.contains(*live)) continue;
-            Decision d{t.knob,
-                       b.clamp(*live) > *live ? Action::raise : Action::lower,
-                       *live,
-                       b.clamp(*live),
-                       "bounds-tightened",
-                       fmt::format("reloaded configuration bounds {}..{} exclude {}", b.min, b.max,
-                                   *live)};
+        // The live values, not the last sample's: a change applied this tick is not sampled yet.
+        KnobValues live{};
+        for (const auto& t : kTunables)
+            if (auto v = read_knob(fs_, t.knob)) live[index(t.knob)] = *v;
+        for (const auto& d : bounds_tightened(impl_->state, cfg, *impl_->last, live)) {
             const bool applied = impl_->mode == Mode::active && apply(d, impl_->last->mono_usec);
             record(d, applied);
         }

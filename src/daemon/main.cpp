@@ -13,8 +13,10 @@
 
 #include "fragtune/configuration/config_file.hpp"
 #include "fragtune/reporting/replay.hpp"
+#include "fragtune/reporting/sample_render.hpp"
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/sample.hpp"
+#include "fragtune/util/time.hpp"
 #include "fragtune/util/units.hpp"
 #include "logging.hpp"
 #include "service.hpp"
@@ -32,12 +34,7 @@ struct SampleArgs {
     bool json = false;
 };
 
-uint64_t monotonic_usec() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
-           static_cast<uint64_t>(ts.tv_nsec) / 1'000u;
-}
+using fragtune::monotonic_usec;
 
 // Exit status: 0 after `count` samples or a clean stop by SIGINT/SIGTERM; 1 when a sample cannot be
 // taken (the message names the file); 2 for a bad --interval.

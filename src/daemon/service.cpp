@@ -17,34 +17,14 @@
 
 #include "bus.hpp"
 #include "fragtune/sensing/kmsg.hpp"
+#include "fragtune/util/fd.hpp"
+#include "fragtune/util/time.hpp"
 #include "logging.hpp"
 #include "notify.hpp"
 
 namespace fragtune {
 
 namespace {
-
-uint64_t monotonic_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
-           static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
-// An fd closed on scope exit.
-struct UniqueFd {
-    int fd = -1;
-    explicit UniqueFd(int f = -1) : fd(f) {}
-    ~UniqueFd() {
-        if (fd >= 0) ::close(fd);
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    void reset(int f) {
-        if (fd >= 0) ::close(fd);
-        fd = f;
-    }
-};
 
 // A periodic CLOCK_MONOTONIC timer: wall-clock jumps never shorten or stretch a tick.
 int make_timer(uint64_t period_usec) {
@@ -88,7 +68,7 @@ int run_service(const ServiceOptions& options) {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     signal(SIGPIPE, SIG_IGN);
     UniqueFd sfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (sfd.fd < 0) {
+    if (sfd.get() < 0) {
         spdlog::critical("signalfd: {}", std::strerror(errno));
         return 1;
     }
@@ -132,7 +112,7 @@ int run_service(const ServiceOptions& options) {
     UniqueFd tick_fd(make_timer(tick_usec));
     const uint64_t wd_usec = notify::watchdog_interval_usec();
     UniqueFd wd_fd(wd_usec ? make_timer(wd_usec) : -1);
-    if (tick_fd.fd < 0 || (wd_usec && wd_fd.fd < 0)) {
+    if (tick_fd.get() < 0 || (wd_usec && wd_fd.get() < 0)) {
         spdlog::critical("timerfd: {}", std::strerror(errno));
         return 1;
     }
@@ -167,9 +147,9 @@ int run_service(const ServiceOptions& options) {
     for (bool running = true; running;) {
         enum { kSignal, kTick, kWatchdog, kKmsg, kBus, kCount };
         pollfd fds[kCount] = {
-            {sfd.fd, POLLIN, 0},
-            {tick_fd.fd, POLLIN, 0},
-            {wd_fd.fd, POLLIN, 0},
+            {sfd.get(), POLLIN, 0},
+            {tick_fd.get(), POLLIN, 0},
+            {wd_fd.get(), POLLIN, 0},
             // Only /dev/kmsg is polled: a regular file or a FIFO without a writer always polls
             // ready (POLLIN/POLLHUP) and would spin the loop; those are drained once per tick.
             {kmsg && kmsg->is_device() ? kmsg->fd() : -1, POLLIN, 0},
@@ -184,7 +164,7 @@ int run_service(const ServiceOptions& options) {
         }
         if (fds[kSignal].revents & POLLIN) {
             signalfd_siginfo si{};
-            while (::read(sfd.fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+            while (::read(sfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (si.ssi_signo == SIGHUP) {
                     notify::reloading(monotonic_usec());
                     // Notes on keys that need a restart are logged by reload() itself.
@@ -203,12 +183,12 @@ int run_service(const ServiceOptions& options) {
         }
         if (!running) break;
         if (fds[kWatchdog].revents & POLLIN) {
-            drain_timer(wd_fd.fd);
+            drain_timer(wd_fd.get());
             notify::watchdog();
         }
         if (fds[kKmsg].revents & (POLLIN | POLLERR)) (void)drain_kmsg();
         if (fds[kTick].revents & POLLIN) {
-            drain_timer(tick_fd.fd);
+            drain_timer(tick_fd.get());
             // Files and FIFOs are not polled (see above): read all that is there now, in bounded
             // batches; what is over the bound is counted, not kept.
             for (int batch = 0; batch < 256 && kmsg && drain_kmsg(); ++batch) {

@@ -479,10 +479,9 @@ TEST_F(DbusTest, FragtunectlOutputOnTheRunningDaemon) {
     START(real_policy());
     auto r = ctl(bus, {});  // no command: status
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(
-        r.out.rfind(std::string("fragtuned ") + FRAGTUNE_VERSION + ", mode observe, tick 200 ms\n",
-                    0),
-        0u)
+    EXPECT_EQ(r.out.rfind(
+                  std::string("fragtuned ") + FRAGTUNE_VERSION + ", mode observe, tick 200ms\n", 0),
+              0u)
         << r.out;
     EXPECT_EQ(r.out.find("\x1b["), std::string::npos);  // not a terminal: no colour
     EXPECT_NE(r.out.find("KNOB"), std::string::npos);

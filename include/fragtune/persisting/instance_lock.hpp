@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "fragtune/sensing/kernel_fs.hpp"
+#include "fragtune/util/fd.hpp"
 #include "fragtune/util/result.hpp"
 
 namespace fragtune {
@@ -23,17 +24,15 @@ class InstanceLock {
     // an I/O error naming the path.
     static Result<InstanceLock> acquire(const KernelFs& fs, std::string_view lock_path);
 
-    InstanceLock(InstanceLock&& other) noexcept;
-    InstanceLock& operator=(InstanceLock&& other) noexcept;
-    InstanceLock(const InstanceLock&) = delete;
-    InstanceLock& operator=(const InstanceLock&) = delete;
-    ~InstanceLock();
+    // Closing the last descriptor (the destructor) drops the flock.
+    InstanceLock(InstanceLock&& other) noexcept = default;
+    InstanceLock& operator=(InstanceLock&& other) noexcept = default;
 
     const std::string& path() const { return path_; }
 
   private:
-    InstanceLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-    int fd_ = -1;
+    InstanceLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+    UniqueFd fd_;
     std::string path_;
 };
 

@@ -121,12 +121,6 @@ struct LoadedState {
     StateLoadStatus status = StateLoadStatus::absent;
     PersistedState state;        // loaded: the file's contents; otherwise an empty state
     std::optional<Error> error;  // corrupt, future_version, unreadable: what and where
-    // May the daemon save over `path`? Not when that would destroy a file it could not understand
-    // (future_version) or could not read (unreadable). For corrupt, only after
-    // set_aside_state_file.
-    bool may_overwrite() const {
-        return status == StateLoadStatus::loaded || status == StateLoadStatus::absent;
-    }
 };
 
 // Reads and parses `path` through `fs`. Never writes.
@@ -151,9 +145,9 @@ PersistedState snapshot_state(const ControllerState& state,
                               std::size_t max_history = kDefaultStateHistory);
 
 // At start, after initial_state(): persisted originals replace the live values found (they are the
-// truth for restore), the baseline follows the original unless configured, last_written is
-// restored (for min_free_kbytes also as user_min_free_kbytes), and pinned/conflict statuses come
+// truth for restore; the baselines that follow from them are resolved by state_at_start() in
+// deciding/transitions.hpp, which calls this), last_written is restored (for min_free_kbytes also as user_min_free_kbytes), and pinned/conflict statuses come
 // back (unless the knob is now unsupported or disabled, which win).
-void adopt_persisted(ControllerState& state, const PersistedState& persisted, const Config& config);
+void adopt_persisted(ControllerState& state, const PersistedState& persisted);
 
 }  // namespace fragtune

@@ -92,8 +92,6 @@ struct KnobBootInfo {
     // fragtune): the last of before_ours + after_ours.
     const SysctlAssignment* others_winner() const;
     bool conflict() const { return !after_ours.empty(); }
-    // others_winner's value as an integer, if it is one
-    std::optional<int64_t> winning_value() const;
     // One line for logs and status: "vm.swappiness = 10 is set at boot by
     // /etc/sysctl.d/99-x.conf:3, after fragtune's file" / "also set in
     // /usr/lib/sysctl.d/50-x.conf:2 (fragtune's file wins)" /

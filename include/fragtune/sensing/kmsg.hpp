@@ -22,6 +22,7 @@
 
 #include "fragtune/sensing/kernel_fs.hpp"
 #include "fragtune/sensing/parsers.hpp"
+#include "fragtune/util/fd.hpp"
 #include "fragtune/util/result.hpp"
 
 namespace fragtune {
@@ -50,14 +51,11 @@ class KmsgReader {
     // (EACCES/EPERM: /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1; ENOENT: absent).
     static Result<KmsgReader> open(const KernelFs& fs, KmsgOptions options = {});
 
-    KmsgReader(KmsgReader&& other) noexcept;
-    KmsgReader& operator=(KmsgReader&& other) noexcept;
-    KmsgReader(const KmsgReader&) = delete;
-    KmsgReader& operator=(const KmsgReader&) = delete;
-    ~KmsgReader();
+    KmsgReader(KmsgReader&& other) noexcept = default;
+    KmsgReader& operator=(KmsgReader&& other) noexcept = default;
 
     // For the caller's poll loop (POLLIN). Owned by the reader.
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     bool is_device() const { return device_; }
     const std::string& path() const { return options_.path; }
 
@@ -68,13 +66,12 @@ class KmsgReader {
     Result<KmsgDrain> drain(size_t max_records = 4096);
 
   private:
-    KmsgReader(int fd, bool device, KmsgOptions options);
-    void close_fd();
+    KmsgReader(UniqueFd fd, bool device, KmsgOptions options);
     void handle_record(std::string_view text, KmsgDrain& out);
     void handle_line(std::string_view line, KmsgDrain& out);
     bool keep_failure(AllocFailure f, KmsgDrain& out);  // false: dropped by the bound
 
-    int fd_ = -1;
+    UniqueFd fd_;
     bool device_ = false;
     KmsgOptions options_;
 

@@ -84,9 +84,4 @@ class Sampler {
     std::optional<Sample> prev_;
 };
 
-// Human-readable rendering for `fragtuned --sample` (per zone free by order, indices, headroom, rates,
-// PSI, failures), and the documented JSON shape (see man/fragtuned.8, "SAMPLE JSON").
-std::string format_sample_text(const Sample& s);
-std::string format_sample_json(const Sample& s);
-
 }  // namespace fragtune

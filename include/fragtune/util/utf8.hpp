@@ -14,4 +14,8 @@ namespace fragtune {
 // embedded NUL is valid UTF-8 and kept (sd-bus takes C strings: on D-Bus the text ends there).
 std::string valid_utf8(std::string_view s);
 
+// Pure. The code points of `s`, decoded with the same rules; each invalid byte is one U+FFFD.
+// (For comparing text by characters, e.g. the configuration's spelling suggestions.)
+std::u32string utf8_code_points(std::string_view s);
+
 }  // namespace fragtune

@@ -13,6 +13,7 @@
 //      the cooldown into a kick (same value rewritten) at most once per kick interval.
 // Nothing here reads a clock or a file: time is sample.mono_usec.
 #include "fragtune/deciding/controller.hpp"
+#include "fragtune/deciding/transitions.hpp"
 
 #include <fmt/format.h>
 
@@ -986,11 +987,7 @@ ControllerState initial_state(const Sample& first, const Config& config) {
         auto& ks = s.knob(t.knob);
         const auto& kc = config.knob(t.knob);
         ks.original = first.knob(t.knob);
-        ks.baseline = kc.baseline.value_or(ks.original.value_or(0));
-        if (kc.baseline_lowmem_percent)
-            ks.baseline = resolve_lowmem_percent_kib(
-                *kc.baseline_lowmem_percent,
-                lowmem_managed_pages(first.zoneinfo) * page_kib(first.profile.page_size_bytes));
+        ks.baseline = resolve_baseline(kc, ks.original, first);
         if (!kc.enabled) {
             ks.status = KnobStatus::disabled;
             ks.status_reason = "disabled in the configuration";

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "fragtune/util/text.hpp"
+
 namespace fragtune {
 
 std::string lock_path_for(std::string_view state_path) {
@@ -18,12 +20,6 @@ std::string lock_path_for(std::string_view state_path) {
 }
 
 namespace {
-
-std::string dir_of(std::string_view path) {
-    auto pos = path.rfind('/');
-    return pos == 0 || pos == std::string_view::npos ? std::string("/")
-                                                     : std::string(path.substr(0, pos));
-}
 
 // The pid the holder wrote, 0 when the file holds none (yet).
 long holder_pid(int fd) {
@@ -42,54 +38,35 @@ Result<InstanceLock> InstanceLock::acquire(const KernelFs& fs, std::string_view 
     if (!full) return full.error();
     if (auto r = fs.make_dirs(dir_of(lock_path), 0700); !r) return r.error();
     // O_NONBLOCK: a FIFO planted at the path must not block the open; it is refused below.
-    const int fd =
-        ::open(full->c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    UniqueFd owned(
+        ::open(full->c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600));
+    const int fd = owned.get();
     if (fd < 0) {
         const int e = errno;
         return make_error(fmt::format("cannot open the lock file {}", lock_path), e);
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
         return make_error(fmt::format("the lock file {} is not a regular file", lock_path));
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int e = errno;
         if (e == EWOULDBLOCK) {
             const long pid = holder_pid(fd);
-            ::close(fd);
             return make_error(
                 fmt::format("another fragtuned {}holds {}: one instance per state file; nothing "
                             "was changed (use fragtunectl to talk to the running one)",
                             pid ? fmt::format("(pid {}) ", pid) : std::string(), lock_path));
         }
-        ::close(fd);
         return make_error(fmt::format("cannot lock {}", lock_path), e);
     }
     const std::string pid = fmt::format("{}\n", ::getpid());
     if (::ftruncate(fd, 0) != 0 ||
         ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
         const int e = errno;
-        ::close(fd);
         return make_error(fmt::format("cannot write the pid to {}", lock_path), e);
     }
-    return InstanceLock(fd, std::string(lock_path));
-}
-
-InstanceLock::InstanceLock(InstanceLock&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
-
-InstanceLock& InstanceLock::operator=(InstanceLock&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = std::exchange(other.fd_, -1);
-        path_ = std::move(other.path_);
-    }
-    return *this;
-}
-
-InstanceLock::~InstanceLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing the last descriptor drops the flock
+    return InstanceLock(std::move(owned), std::string(lock_path));
 }
 
 }  // namespace fragtune

@@ -4,36 +4,44 @@
 #include <cerrno>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "fragtune/util/enum_names.hpp"
 #include "fragtune/util/utf8.hpp"
 
 namespace fragtune {
 
 namespace {
 
-struct StatusName {
-    KnobStatus status;
-    std::string_view key;
-};
-constexpr StatusName kStatusNames[] = {
+constexpr EnumName<KnobStatus> kStatusNames[] = {
     {KnobStatus::tuning, "tuning"},           {KnobStatus::pinned, "pinned"},
     {KnobStatus::conflict, "conflict"},       {KnobStatus::failed, "failed"},
     {KnobStatus::unsupported, "unsupported"}, {KnobStatus::disabled, "disabled"},
 };
-struct ActionName {
-    Action action;
-    std::string_view key;
-};
-constexpr ActionName kActionNames[] = {
+constexpr EnumName<Action> kActionNames[] = {
     {Action::raise, "raise"},     {Action::lower, "lower"},   {Action::decay, "decay"},
     {Action::kick, "kick"},       {Action::refuse, "refuse"}, {Action::pin, "pin"},
     {Action::compact, "compact"},
 };
+static_assert(enum_rows_in_order(kStatusNames) &&
+              std::size(kStatusNames) == static_cast<std::size_t>(KnobStatus::disabled) + 1);
+static_assert(enum_rows_in_order(kActionNames) &&
+              std::size(kActionNames) == static_cast<std::size_t>(Action::compact) + 1);
+constexpr EnumName<StateLoadStatus> kLoadStatusNames[] = {
+    {StateLoadStatus::loaded, "loaded"},
+    {StateLoadStatus::absent, "absent"},
+    {StateLoadStatus::corrupt, "corrupt"},
+    {StateLoadStatus::future_version, "future_version"},
+    {StateLoadStatus::unreadable, "unreadable"},
+};
+static_assert(enum_rows_in_order(kLoadStatusNames) &&
+              std::size(kLoadStatusNames) ==
+                  static_cast<std::size_t>(StateLoadStatus::unreadable) + 1);
 
 bool persists(KnobStatus s) {
     return s == KnobStatus::pinned || s == KnobStatus::conflict;
@@ -300,43 +308,23 @@ Result<PersistedState> parse_impl(std::string_view text, std::string_view source
 }  // namespace
 
 std::string_view status_key(KnobStatus s) {
-    for (const auto& n : kStatusNames)
-        if (n.status == s) return n.key;
-    return "tuning";
+    return enum_name(kStatusNames, s, "tuning");
 }
 
 std::optional<KnobStatus> status_from_key(std::string_view key) {
-    for (const auto& n : kStatusNames)
-        if (n.key == key) return n.status;
-    return std::nullopt;
+    return enum_from_name(kStatusNames, key);
 }
 
 std::string_view action_key(Action a) {
-    for (const auto& n : kActionNames)
-        if (n.action == a) return n.key;
-    return "raise";
+    return enum_name(kActionNames, a, "raise");
 }
 
 std::optional<Action> action_from_key(std::string_view key) {
-    for (const auto& n : kActionNames)
-        if (n.key == key) return n.action;
-    return std::nullopt;
+    return enum_from_name(kActionNames, key);
 }
 
 std::string_view to_string(StateLoadStatus s) {
-    switch (s) {
-        case StateLoadStatus::loaded:
-            return "loaded";
-        case StateLoadStatus::absent:
-            return "absent";
-        case StateLoadStatus::corrupt:
-            return "corrupt";
-        case StateLoadStatus::future_version:
-            return "future_version";
-        case StateLoadStatus::unreadable:
-            return "unreadable";
-    }
-    return "?";
+    return enum_name(kLoadStatusNames, s);
 }
 
 HistoryEntry make_history_entry(const Decision& d, uint64_t realtime_usec, bool applied) {
@@ -494,15 +482,13 @@ PersistedState snapshot_state(const ControllerState& state,
     return out;
 }
 
-void adopt_persisted(ControllerState& state, const PersistedState& persisted,
-                     const Config& config) {
+void adopt_persisted(ControllerState& state, const PersistedState& persisted) {
     for (const auto& t : kTunables) {
         KnobState& ks = state.knob(t.knob);
         const PersistedKnob& pk = persisted.knob(t.knob);
-        if (pk.original) {
-            ks.original = pk.original;
-            if (!config.knob(t.knob).baseline) ks.baseline = *pk.original;
-        }
+        // The baseline that follows from this original is resolve_baseline()'s to say
+        // (state_at_start() calls both).
+        if (pk.original) ks.original = pk.original;
         if (pk.last_written) {
             ks.last_written = pk.last_written;
             // Saved from real writes only (real_state()): what the kernel still holds as its

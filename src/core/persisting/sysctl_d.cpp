@@ -3,24 +3,15 @@
 #include <fnmatch.h>
 
 #include <cerrno>
-#include <charconv>
 #include <filesystem>
 #include <map>
 
 #include <fmt/format.h>
 
+#include "fragtune/util/text.hpp"
 namespace fragtune {
 
 namespace {
-
-constexpr std::string_view kBlank = " \t\r\n\v\f";
-
-std::string_view trim(std::string_view s) {
-    const auto b = s.find_first_not_of(kBlank);
-    if (b == std::string_view::npos) return {};
-    const auto e = s.find_last_not_of(kBlank);
-    return s.substr(b, e - b + 1);
-}
 
 bool is_glob(std::string_view key) {
     return key.find_first_of("*?[") != std::string_view::npos;
@@ -28,14 +19,6 @@ bool is_glob(std::string_view key) {
 
 std::string at(const SysctlAssignment& a) {
     return fmt::format("{}:{}", a.source, a.line);
-}
-
-std::optional<int64_t> as_int(std::string_view s) {
-    int64_t v = 0;
-    const char* end = s.data() + s.size();
-    auto [p, ec] = std::from_chars(s.data(), end, v);
-    if (ec != std::errc() || p != end || s.empty()) return std::nullopt;
-    return v;
 }
 
 // The file's directory and basename; ("", "") when `path` has no directory part.
@@ -123,12 +106,6 @@ const SysctlAssignment* KnobBootInfo::others_winner() const {
     if (!after_ours.empty()) return &after_ours.back();
     if (!before_ours.empty()) return &before_ours.back();
     return nullptr;
-}
-
-std::optional<int64_t> KnobBootInfo::winning_value() const {
-    const SysctlAssignment* w = others_winner();
-    if (w == nullptr) return std::nullopt;
-    return as_int(w->value);
 }
 
 std::string KnobBootInfo::describe(std::string_view sysctl) const {

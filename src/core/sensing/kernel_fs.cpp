@@ -12,27 +12,13 @@
 
 #include <fmt/format.h>
 
+#include "fragtune/util/fd.hpp"
+
 namespace fragtune {
 
 namespace {
 
 constexpr std::string_view kTempSuffix = ".fragtune-tmp";
-
-// Closes an fd on scope exit; the core has no other RAII need for fds.
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-
-  private:
-    int fd_;
-};
 
 Result<void> write_all(int fd, std::string_view data, const std::string& what) {
     while (!data.empty()) {
@@ -105,7 +91,7 @@ Result<std::string> KernelFs::read(std::string_view path, const ReadLimits& limi
     // opened is then refused below unless it is a regular file. Regular files and procfs ignore it.
     int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
     if (limits.no_follow) flags |= O_NOFOLLOW;
-    Fd fd(::open(full->c_str(), flags));
+    UniqueFd fd(::open(full->c_str(), flags));
     if (fd.get() < 0) {
         if (errno == ELOOP && limits.no_follow)
             return make_error(
@@ -185,7 +171,7 @@ Result<void> KernelFs::write_existing(std::string_view path, std::string_view da
     auto full = resolve(path);
     if (!full) return full.error();
     // O_TRUNC is harmless on procfs (shells use it: echo 1 > /proc/sys/...) and keeps fixture files exact.
-    Fd fd(::open(full->c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+    UniqueFd fd(::open(full->c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
     if (fd.get() < 0) return make_error(fmt::format("cannot open {} for writing", path), errno);
     // A sysctl takes exactly one write(); a short write would be a partially parsed value.
     ssize_t n;
@@ -230,7 +216,8 @@ Result<void> KernelFs::write_atomic(std::string_view path, std::string_view cont
         dir / ("." + full->filename().string() + std::string(kTempSuffix));
     const std::string shown(path);
 
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
+    UniqueFd fd(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
     if (fd.get() < 0)
         return make_error(fmt::format("cannot create temp file for {}", shown), errno);
     auto fail = [&](Error e) -> Result<void> {
@@ -251,7 +238,7 @@ Result<void> KernelFs::write_atomic(std::string_view path, std::string_view cont
     if (::rename(tmp.c_str(), full->c_str()) != 0)
         return fail(make_error(fmt::format("cannot rename temp file over {}", shown), errno));
     atomic_write_step(AtomicWriteStep::renamed, path);
-    Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dfd.get() < 0 || ::fsync(dfd.get()) != 0)
         return make_error(fmt::format("fsync of the directory of {} (the file is written)", shown),
                           errno);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "fragtune/sensing/parsers.hpp"
+#include "fragtune/util/text.hpp"
 
 namespace fragtune {
 
@@ -18,13 +19,6 @@ namespace {
 constexpr std::string_view kOsrelease = "/proc/sys/kernel/osrelease";
 constexpr std::string_view kPmdSize = kHpagePmdSizePath;
 constexpr std::string_view kVfsDenom = kVfsCachePressureDenomPath;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return s;
-}
 
 bool before(const std::optional<KernelVersion>& v, KernelVersion than) {
     return v && *v < than;

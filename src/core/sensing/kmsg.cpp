@@ -27,65 +27,22 @@ constexpr size_t kMaxChainBytes = 8 * 1024;
 
 }  // namespace
 
-KmsgReader::KmsgReader(int fd, bool device, KmsgOptions options)
-    : fd_(fd), device_(device), options_(std::move(options)) {}
-
-KmsgReader::KmsgReader(KmsgReader&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      device_(other.device_),
-      options_(std::move(other.options_)),
-      pending_(std::move(other.pending_)),
-      skip_to_newline_(other.skip_to_newline_),
-      last_seq_(other.last_seq_),
-      epipe_unaccounted_(other.epipe_unaccounted_),
-      chain_(std::move(other.chain_)),
-      chain_facility_(other.chain_facility_),
-      prev_flag_(other.prev_flag_),
-      chain_counted_(other.chain_counted_),
-      fold_next_page_failure_(other.fold_next_page_failure_),
-      fold_index_(other.fold_index_) {}
-
-KmsgReader& KmsgReader::operator=(KmsgReader&& other) noexcept {
-    if (this != &other) {
-        close_fd();
-        fd_ = std::exchange(other.fd_, -1);
-        device_ = other.device_;
-        options_ = std::move(other.options_);
-        pending_ = std::move(other.pending_);
-        skip_to_newline_ = other.skip_to_newline_;
-        last_seq_ = other.last_seq_;
-        epipe_unaccounted_ = other.epipe_unaccounted_;
-        chain_ = std::move(other.chain_);
-        chain_facility_ = other.chain_facility_;
-        prev_flag_ = other.prev_flag_;
-        chain_counted_ = other.chain_counted_;
-        fold_next_page_failure_ = other.fold_next_page_failure_;
-        fold_index_ = other.fold_index_;
-    }
-    return *this;
-}
-
-KmsgReader::~KmsgReader() {
-    close_fd();
-}
-
-void KmsgReader::close_fd() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-}
+KmsgReader::KmsgReader(UniqueFd fd, bool device, KmsgOptions options)
+    : fd_(std::move(fd)), device_(device), options_(std::move(options)) {}
 
 Result<KmsgReader> KmsgReader::open(const KernelFs& fs, KmsgOptions options) {
     auto full = fs.resolve(options.path);
     if (!full) return full.error();
-    const int fd = ::open(full->c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    UniqueFd owned(::open(full->c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    const int fd = owned.get();
     if (fd < 0) return make_error(fmt::format("cannot open {}", options.path), errno);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
-        const int e = errno;
-        ::close(fd);
+        const int e = errno;  // before fmt::format can allocate
         return make_error(fmt::format("cannot stat {}", options.path), e);
     }
-    KmsgReader reader(fd, S_ISCHR(st.st_mode), std::move(options));  // owns fd from here on
+    KmsgReader reader(std::move(owned), S_ISCHR(st.st_mode),
+                      std::move(options));  // owns fd from here on
     const std::string& path = reader.options_.path;
     if (reader.device_) {
         // A fresh open of /dev/kmsg starts at the oldest record; failures already in the buffer
@@ -112,12 +69,12 @@ Result<KmsgReader> KmsgReader::open(const KernelFs& fs, KmsgOptions options) {
 Result<KmsgDrain> KmsgReader::drain(size_t max_records) {
     KmsgDrain out;
     fold_index_.reset();  // indexes into the previous drain's list
-    if (fd_ < 0) return make_error(fmt::format("{} is not open", options_.path), EBADF);
+    if (!fd_) return make_error(fmt::format("{} is not open", options_.path), EBADF);
 
     if (device_) {
         std::string buf(kDeviceReadBytes, '\0');
         while (out.records < max_records) {
-            const ssize_t n = ::read(fd_, buf.data(), buf.size());
+            const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return out;
@@ -160,7 +117,7 @@ Result<KmsgDrain> KmsgReader::drain(size_t max_records) {
             pending_.clear();
             skip_to_newline_ = true;
         }
-        const ssize_t n = ::read(fd_, buf.data(), buf.size());
+        const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return out;

@@ -17,67 +17,17 @@
 
 #include <fmt/format.h>
 
+#include "fragtune/util/text.hpp"
+
 namespace fragtune {
 
 namespace {
-
-constexpr std::string_view kBlank = " \t\r\n\v\f";
-
-// The characters of kBlank, tested without a memchr() call per character (the hot loop of every
-// parser: see bench/sample_bench.cpp).
-constexpr bool is_blank(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string_view trim_right(std::string_view s) {
-    const auto e = s.find_last_not_of(kBlank);
-    return e == std::string_view::npos ? std::string_view{} : s.substr(0, e + 1);
-}
-
-std::string_view trim(std::string_view s) {
-    const auto b = s.find_first_not_of(kBlank);
-    if (b == std::string_view::npos) return {};
-    return trim_right(s.substr(b));
-}
 
 // Leading blanks of a line; zoneinfo uses indentation to tell per-CPU lines from zone lines.
 size_t indent_of(std::string_view line) {
     size_t n = 0;
     while (n < line.size() && (line[n] == ' ' || line[n] == '\t')) ++n;
     return n;
-}
-
-// The lines of `text`, without their '\n'; a last line without '\n' still counts. Callers trim each
-// line on the right, which also removes the '\r' of CRLF text.
-std::vector<std::string_view> split_lines(std::string_view text) {
-    std::vector<std::string_view> out;
-    out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-    size_t start = 0;
-    while (start < text.size()) {
-        const size_t nl = text.find('\n', start);
-        if (nl == std::string_view::npos) {
-            out.push_back(text.substr(start));
-            break;
-        }
-        out.push_back(text.substr(start, nl - start));
-        start = nl + 1;
-    }
-    return out;
-}
-
-// Whitespace-separated tokens.
-std::vector<std::string_view> split_ws(std::string_view s) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && is_blank(s[i])) ++i;
-        if (i >= s.size()) break;
-        size_t j = i;
-        while (j < s.size() && !is_blank(s[j])) ++j;
-        out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
 }
 
 // The first two whitespace-separated tokens of `s` and how many tokens there are in all, without
@@ -223,7 +173,7 @@ Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source
         const size_t ln = i + 1;
         const auto line = trim(lines[i]);
         if (line.empty()) continue;
-        const auto tok = split_ws(line);
+        const auto tok = split_blank(line);
         auto header = parse_zone_header(tok, source, ln);
         if (!header) return header.error();
         auto& [node, zone] = *header;
@@ -336,7 +286,7 @@ class ZoneInfoParser {
 
     Result<void> start_zone(std::string_view line, size_t ln) {
         if (auto r = finish_zone(); !r) return r.error();
-        const auto tok = split_ws(line);
+        const auto tok = split_blank(line);
         auto header = parse_zone_header(tok, source_, ln);
         if (!header) return header.error();
         if (tok.size() != 4)
@@ -477,7 +427,7 @@ class ZoneInfoParser {
             return {};
         }
         if (line.starts_with("pages free") || line.starts_with("pages ")) {
-            const auto tok = split_ws(line);
+            const auto tok = split_blank(line);
             if (tok.size() != 3 || tok[1] != "free")
                 return at_line(source_, ln, "expected 'pages free <n>'");
             uint64_t v = 0;
@@ -604,7 +554,7 @@ Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source) {
         const auto key = line.substr(0, colon);
         if (key.find_first_of(kBlank) != std::string_view::npos)
             return at_line(source, ln, fmt::format("'{}' is not a meminfo key", shown(key)));
-        const auto tok = split_ws(line.substr(colon + 1));
+        const auto tok = split_blank(line.substr(colon + 1));
         if (tok.empty() || tok.size() > 2)
             return at_line(source, ln,
                            fmt::format("expected '{}: <value> [kB]', found {} fields after the "
@@ -639,7 +589,7 @@ Result<Psi> parse_psi(std::string_view text, std::string_view source) {
         const size_t ln = i + 1;
         const auto line = trim(lines[i]);
         if (line.empty()) continue;
-        const auto tok = split_ws(line);
+        const auto tok = split_blank(line);
         PsiLine pl;
         std::optional<size_t>* seen = nullptr;
         if (tok[0] == "some")

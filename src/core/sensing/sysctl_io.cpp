@@ -6,19 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "fragtune/util/text.hpp"
 namespace fragtune {
 
 namespace {
 
 constexpr std::string_view kCompactMemoryPath = "/proc/sys/vm/compact_memory";
-
-std::string_view trim(std::string_view s) {
-    constexpr std::string_view kSpace = " \t\r\n\v\f";
-    const auto b = s.find_first_not_of(kSpace);
-    if (b == std::string_view::npos) return {};
-    const auto e = s.find_last_not_of(kSpace);
-    return s.substr(b, e - b + 1);
-}
 
 // What to do about a failed write, by errno. `target` names the sysctl, `attempt` what was written.
 Error write_error(std::string_view target, std::string_view attempt, const Error& io,

@@ -16,6 +16,13 @@ using namespace fragtune;
 
 namespace {
 
+// May the daemon save over the loaded path? Not when that would destroy a file it could not
+// understand (future_version) or could not read (unreadable); for corrupt, only after
+// set_aside_state_file (Daemon::start decides the same from the status).
+bool may_overwrite(const LoadedState& l) {
+    return l.status == StateLoadStatus::loaded || l.status == StateLoadStatus::absent;
+}
+
 bool contains(const std::string& hay, std::string_view needle) {
     return hay.find(needle) != std::string::npos;
 }
@@ -339,7 +346,7 @@ TEST_F(StateFileIo, AbsentFileIsAnEmptyStateNotAnError) {
     auto l = load_state(KernelFs(root_), kPath);
     EXPECT_EQ(l.status, StateLoadStatus::absent);
     EXPECT_FALSE(l.error);
-    EXPECT_TRUE(l.may_overwrite());
+    EXPECT_TRUE(may_overwrite(l));
     EXPECT_TRUE(l.state.history.empty());
     EXPECT_FALSE(l.state.knob(Knob::swappiness).original);
 }
@@ -375,7 +382,7 @@ TEST_F(StateFileIo, CorruptFileNamesFileLineColumnAndCanBeSetAside) {
     ASSERT_EQ(l.status, StateLoadStatus::corrupt);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "/var/lib/fragtune/state.toml:3:")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), bad);  // load never writes
 
     ASSERT_TRUE(set_aside_state_file(kfs, kPath).ok());
@@ -390,7 +397,7 @@ TEST_F(StateFileIo, FutureVersionIsLeftUntouched) {
     EXPECT_EQ(l.status, StateLoadStatus::future_version);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "format version 9")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), future);
     EXPECT_FALSE(fs::exists(root_ / "var/lib/fragtune/state.toml.corrupt"));
 }
@@ -419,7 +426,7 @@ TEST_F(StateFileIo, UnreadableFileIsNotOverwritten) {
     ASSERT_TRUE(l.error);
     EXPECT_EQ(l.error->sys_errno, EACCES);
     EXPECT_TRUE(contains(l.error->message, std::string(kPath))) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
 }
 
 TEST_F(StateFileIo, SaveFailureNamesPathAndKeepsErrno) {
@@ -514,7 +521,7 @@ TEST_F(StateFileIo, AFileOverTheByteBoundIsRefusedAndLeftUntouched) {
                                                std::to_string(text.size()) +
                                                " bytes, over the 1 MiB limit for state files"))
         << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
     EXPECT_EQ(get("var/lib/fragtune/state.toml"), text);
 }
 
@@ -525,7 +532,7 @@ TEST_F(StateFileIo, AFifoOrASymlinkAsTheStateFileIsRefused) {
     EXPECT_EQ(l.status, StateLoadStatus::unreadable);
     ASSERT_TRUE(l.error);
     EXPECT_TRUE(contains(l.error->message, "is a FIFO, not a regular file")) << l.error->message;
-    EXPECT_FALSE(l.may_overwrite());
+    EXPECT_FALSE(may_overwrite(l));
 
     fs::remove(root_ / "var/lib/fragtune/state.toml");
     put("elsewhere.toml", render_state(sample_state()));
@@ -552,9 +559,9 @@ TEST(StateFileBridge, OriginalsAreNeverOverwrittenByALaterStart) {
     second.knob(Knob::swappiness).original = 40;
     second.knob(Knob::swappiness).baseline = 40;
     Config config;
-    adopt_persisted(second, saved, config);
+    adopt_persisted(second, saved);
     EXPECT_EQ(second.knob(Knob::swappiness).original, 60);
-    EXPECT_EQ(second.knob(Knob::swappiness).baseline, 60);
+    // (the baseline that follows from it: state_at_start, tests/unit/deciding/transitions_test.cpp)
     EXPECT_EQ(second.knob(Knob::swappiness).last_written, 40);
 
     // Even if a caller skipped adopt_persisted, snapshot keeps the recorded original.
@@ -580,12 +587,12 @@ TEST(StateFileBridge, ARestartKeepsTheKernelsUserMinFreeKbytes) {
     ControllerState after;
     after.knob(Knob::min_free_kbytes).original = 50000;
     Config config;
-    adopt_persisted(after, *reloaded, config);
+    adopt_persisted(after, *reloaded);
     EXPECT_EQ(after.user_min_free_kbytes, 50000);
 
     // Never written (no last_written saved): stays unset.
     ControllerState fresh;
-    adopt_persisted(fresh, PersistedState{}, config);
+    adopt_persisted(fresh, PersistedState{});
     EXPECT_FALSE(fresh.user_min_free_kbytes);
 }
 
@@ -603,7 +610,7 @@ TEST(StateFileBridge, ConfiguredBaselineWinsAndStatusesComeBackUnlessNowDisabled
     st.knob(Knob::vfs_cache_pressure).status = KnobStatus::disabled;
     Config config;
     config.knob(Knob::swappiness).baseline = 30;
-    adopt_persisted(st, saved, config);
+    adopt_persisted(st, saved);
     EXPECT_EQ(st.knob(Knob::swappiness).original, 60);
     EXPECT_EQ(st.knob(Knob::swappiness).baseline, 30);
     EXPECT_EQ(st.knob(Knob::swappiness).status, KnobStatus::pinned);
@@ -689,7 +696,7 @@ last_written = 101
     first.knobs = {67584, 10, 20, 100, 60};
     Config c;
     ControllerState cs = initial_state(first, c);
-    adopt_persisted(cs, *st, c);
+    adopt_persisted(cs, *st);
     EXPECT_EQ(cs.knob(Knob::min_free_kbytes).original, 67584);
     EXPECT_EQ(cs.knob(Knob::min_free_kbytes).baseline, 67584);
     EXPECT_EQ(cs.knob(Knob::swappiness).baseline, 60);

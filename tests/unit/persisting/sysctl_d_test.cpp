@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +13,18 @@ namespace fs = std::filesystem;
 using namespace fragtune;
 
 namespace {
+
+// The value that wins at boot among the other files, as an integer if it is one (the daemon reads
+// the assignments themselves; only these tests want the one number).
+std::optional<int64_t> winning_value(const KnobBootInfo& b) {
+    const SysctlAssignment* w = b.others_winner();
+    if (w == nullptr) return std::nullopt;
+    int64_t v = 0;
+    const char* end = w->value.data() + w->value.size();
+    auto [p, ec] = std::from_chars(w->value.data(), end, v);
+    if (ec != std::errc() || p != end || w->value.empty()) return std::nullopt;
+    return v;
+}
 
 // ---- the pure parser ----------------------------------------------------------------------------
 
@@ -185,7 +198,7 @@ TEST_F(SysctlDBoot, OrderIsByBasenameAcrossDirectoriesAndDecidesConflicts) {
     EXPECT_EQ(sw.before_ours[0].source, "/usr/lib/sysctl.d/50-default.conf");
     ASSERT_EQ(sw.after_ours.size(), 1u);
     EXPECT_EQ(sw.others_winner()->source, "/run/sysctl.d/95-runtime.conf");
-    EXPECT_EQ(sw.winning_value(), 5);
+    EXPECT_EQ(winning_value(sw), 5);
     ASSERT_TRUE(sw.own);
     EXPECT_EQ(sw.own->value, "40");
     EXPECT_EQ(sw.describe("vm.swappiness"),
@@ -194,7 +207,7 @@ TEST_F(SysctlDBoot, OrderIsByBasenameAcrossDirectoriesAndDecidesConflicts) {
 
     const auto& mf = b.knob(Knob::min_free_kbytes);
     EXPECT_FALSE(mf.conflict());
-    EXPECT_EQ(mf.winning_value(), 45056);
+    EXPECT_EQ(winning_value(mf), 45056);
     EXPECT_EQ(
         mf.describe("vm.min_free_kbytes"),
         "vm.min_free_kbytes is also set in /usr/local/lib/sysctl.d/10-local.conf:1 (= 45056); "
@@ -224,7 +237,7 @@ TEST_F(SysctlDBoot, EarlierDirectoryMasksSameNamedFiles) {
     EXPECT_FALSE(b.knob(Knob::swappiness).conflict());
     EXPECT_FALSE(b.knob(Knob::min_free_kbytes).conflict());
     ASSERT_TRUE(b.knob(Knob::vfs_cache_pressure).conflict());
-    EXPECT_EQ(b.knob(Knob::vfs_cache_pressure).winning_value(), 2);
+    EXPECT_EQ(winning_value(b.knob(Knob::vfs_cache_pressure)), 2);
 }
 
 TEST_F(SysctlDBoot, LegacySysctlConfIsAppliedLast) {
@@ -236,7 +249,7 @@ TEST_F(SysctlDBoot, LegacySysctlConfIsAppliedLast) {
     const auto& sw = b.knob(Knob::swappiness);
     ASSERT_TRUE(sw.conflict());
     EXPECT_EQ(sw.others_winner()->source, "/etc/sysctl.conf");
-    EXPECT_EQ(sw.winning_value(), 11);
+    EXPECT_EQ(winning_value(sw), 11);
     // Even with our file sorting after everything in sysctl.d, sysctl.conf comes later still.
     auto late = boot("/etc/sysctl.d/zzz-fragtune.conf");
     EXPECT_TRUE(late.knob(Knob::swappiness).conflict());
@@ -254,7 +267,7 @@ TEST_F(SysctlDBoot, DebianSymlinkToSysctlConfCountsAtBothPositions) {
     const auto& mf = b.knob(Knob::min_free_kbytes);
     ASSERT_TRUE(mf.conflict());
     EXPECT_EQ(mf.after_ours.size(), 2u);
-    EXPECT_EQ(mf.winning_value(), 90112);
+    EXPECT_EQ(winning_value(mf), 90112);
     EXPECT_FALSE(b.knob(Knob::swappiness).conflict());  // commented out
 }
 
@@ -310,11 +323,11 @@ TEST_F(SysctlDBoot, MalformedLinesAndUnreadableFilesAreReportedNotFatal) {
     EXPECT_EQ(b.issues[0].line, 1);
     EXPECT_EQ(b.issues[1].source, "/etc/sysctl.d/60-dir.conf");
     EXPECT_EQ(b.issues[1].line, 0);
-    EXPECT_EQ(b.knob(Knob::swappiness).winning_value(), 12);
+    EXPECT_EQ(winning_value(b.knob(Knob::swappiness)), 12);
     // A non-integer value still wins the key at boot (the kernel would reject it); it is a conflict
     // with no integer value.
     EXPECT_TRUE(b.knob(Knob::watermark_scale_factor).conflict());
-    EXPECT_FALSE(b.knob(Knob::watermark_scale_factor).winning_value());
+    EXPECT_FALSE(winning_value(b.knob(Knob::watermark_scale_factor)));
 }
 
 TEST_F(SysctlDBoot, GlobsAreReportedNotExpanded) {

@@ -26,3 +26,17 @@ TEST(Utf8, ValidTextIsUnchangedAndEachInvalidByteIsOneReplacement) {
     EXPECT_EQ(valid_utf8(once), once);
     EXPECT_EQ(once, "99-loc" + r + "l.conf" + r);
 }
+
+TEST(Utf8, CodePointsDecodeWithTheSameRules) {
+    using fragtune::utf8_code_points;
+    EXPECT_EQ(utf8_code_points(""), U"");
+    EXPECT_EQ(utf8_code_points("tick"), U"tick");
+    EXPECT_EQ(utf8_code_points("t\xc3\xaf"
+                               "ck"),
+              U"t\u00efck");  // one code point, so "tïck" is one edit from "tick"
+    EXPECT_EQ(utf8_code_points("\xe2\x82\xac\xf0\x9f\x98\x80"), U"\u20ac\U0001F600");
+    EXPECT_EQ(utf8_code_points("w\xff"), U"w\uFFFD");
+    EXPECT_EQ(utf8_code_points("\xc0\xaf"), U"\uFFFD\uFFFD");            // overlong '/'
+    EXPECT_EQ(utf8_code_points("\xed\xa0\x80"), U"\uFFFD\uFFFD\uFFFD");  // surrogate
+    EXPECT_EQ(utf8_code_points("a\xc3"), U"a\uFFFD");                    // truncated
+}
