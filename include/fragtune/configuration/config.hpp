@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fragtune/knobs/registry.hpp"
 #include "fragtune/knobs/tunables.hpp"
 
 namespace fragtune {
@@ -67,59 +68,8 @@ inline int64_t resolve_lowmem_percent_kib(double percent, uint64_t managed_lowme
     return static_cast<int64_t>(percent * static_cast<double>(managed_lowmem_kib) / 100.0);
 }
 
-// Policy thresholds. Each pair is (raise, relax) so the controller has hysteresis.
-struct MinFreePolicy {
-    double raise_factor = 1.5;   // multiplicative raise on trouble
-    int max_failure_order = 3;   // atomic failures up to this order count as reserve starvation
-    uint32_t min_dip_ticks = 2;  // zone free <= min watermark in this many of the last 8 ticks
-    // kswapd_low_wmark_hit_quickly rate that counts as trouble
-    double kswapd_low_quick_per_sec = 5.0;
-    // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in
-    // 2-3 steps, so raise + decay fit in the hourly change cap (decays count as changes).
-    int64_t decay_step_kib = 16384;
-};
-struct WatermarkPolicy {
-    int64_t raise_step = 20;                // additive, in 1/10000 of memory
-    double allocstall_raise_per_sec = 1.0;  // direct reclaim stalls per second
-    double psi_some_raise_percent = 1.0;    // share of the interval some task stalled on memory
-    double psi_some_relax_percent = 0.1;
-    int64_t decay_step = 10;
-    // After direct-reclaim stalls, the scale factor is not lowered below the value that ended them for
-    // this long (without stalls): a workload that needs kswapd keeps it busy, and lowering on "kswapd
-    // busy" alone would bring the stalls straight back (raise/lower flapping).
-    uint64_t stall_memory_usec = 3'600'000'000;
-};
-struct CompactionPolicy {
-    int64_t raise_step = 20;
-    int unusable_raise_permille = 800;  // unusable free index at a target order above this: raise
-    int unusable_relax_permille = 400;  // below this (blocks plentiful): relax
-    double futile_fail_ratio = 4.0;  // compact_fail > ratio * compact_success: compaction is futile
-    uint32_t futile_min_fail = 4;    // ... with at least this many compact_fail in the interval
-    uint64_t kick_interval_usec = 30'000'000;  // least time between two wake-up writes
-    int64_t decay_step = 10;
-    bool compact_memory_fallback = false;  // one-shot /proc/sys/vm/compact_memory on kernels < 5.9
-    // least time between two compact_memory writes
-    uint64_t compact_memory_interval_usec = 600'000'000;
-    // After compaction was found futile, fragmentation does not raise proactiveness (nor kick) for this
-    // long: compaction that cannot move pages only burns CPU, and without this the knob would oscillate.
-    uint64_t futile_backoff_usec = 600'000'000;
-};
-struct VfsCachePolicy {
-    int64_t raise_step = 50;
-    double slab_raise_share = 0.20;  // SReclaimable / MemTotal above this while fragmented: raise
-    double slab_relax_share = 0.10;
-    int fragmentation_score = 50;  // node fragmentation score (0..100) counted as fragmented
-    int64_t decay_step = 25;
-};
-struct SwappinessPolicy {
-    int64_t step = 10;
-    double refault_file_raise_per_sec = 1000.0;  // file refaults/s that favour swapping cold anon
-    double swapin_lower_per_sec = 100.0;         // pswpin/s that favour keeping anon in memory
-    double swapin_low_per_sec = 10.0;            // refaults raise only while pswpin/s is below this
-    // file refaults/s below this (and swap-ins low): calm
-    double refault_file_relax_per_sec = 100.0;
-    int64_t decay_step = 5;
-};
+// The policy thresholds (MinFreePolicy, WatermarkPolicy, ...) are defined by each knob's module,
+// knobs/<name>.hpp, which tunables.hpp brings in through the registry.
 
 struct SafetyConfig {
     // A min_free_kbytes raise must leave free memory above the predicted new low watermark by this much.

@@ -20,21 +20,14 @@ std::optional<KernelVersion> parse_kernel_version(std::string_view s) {
 }
 
 Range kernel_range(Knob k, std::optional<KernelVersion> version) {
-    const auto& t = spec(k);
-    Range r{t.kernel_min, t.kernel_max};
-    switch (k) {
-        case Knob::swappiness:
-            // 5.8 (commit c843966c556d, "mm: allow swappiness that prefers reclaiming anon over file")
-            if (!version || *version < KernelVersion{5, 8}) r.max = 100;
-            break;
-        case Knob::watermark_scale_factor:
-            // 5.19 raised the maximum from 1000 (10%) to 3000 (30%).
-            if (!version || *version < KernelVersion{5, 19}) r.max = 1000;
-            break;
-        default:
-            break;
-    }
-    return r;
+    const auto& m = module(k);
+    if (m.kernel_range) return m.kernel_range(version);
+    return Range{m.spec.kernel_min, m.spec.kernel_max};
+}
+
+Range initial_range(Knob k, std::optional<KernelVersion> version) {
+    const auto& m = module(k);
+    return m.initial_range ? m.initial_range(version) : kernel_range(k, version);
 }
 
 }  // namespace fragtune

@@ -61,10 +61,8 @@ KernelProfile make_kernel_profile(std::string_view release, uint64_t page_size_b
 
 std::array<Range, kKnobCount> initial_ranges(std::optional<KernelVersion> version) {
     std::array<Range, kKnobCount> r{};
-    for (const auto& t : kTunables) r[index(t.knob)] = kernel_range(t.knob, version);
-    // watermark_scale_factor's 3000 maximum was backported to stable kernels (Debian's 5.10.223
-    // accepts it): the table cannot know, so start wide and let a refusal narrow it.
-    r[index(Knob::watermark_scale_factor)].max = spec(Knob::watermark_scale_factor).kernel_max;
+    // Each knob's module says where its range starts (watermark_scale_factor: at its widest).
+    for (const auto& t : kTunables) r[index(t.knob)] = initial_range(t.knob, version);
     return r;
 }
 
