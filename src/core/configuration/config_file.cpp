@@ -159,14 +159,21 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                  .max = kMaxPageOrder,
                  .field = &field<&Config::min_free, &MinFreePolicy::max_failure_order>,
                  .doc = "atomic allocation failures up to this order count as reserve starvation"});
-            policy(
-                {.key = "min_dip_ticks",
-                 .kind = ValueKind::integer,
-                 .unit = "ticks",
-                 .min = 1,
-                 .max = 8,
-                 .field = &field<&Config::min_free, &MinFreePolicy::min_dip_ticks>,
-                 .doc = "a zone at or below its min watermark in this many of the last 8 ticks"});
+            policy({.key = "min_dip_ticks",
+                    .kind = ValueKind::integer,
+                    .unit = "slots",
+                    .min = 1,
+                    .max = 8,
+                    .field = &field<&Config::min_free, &MinFreePolicy::min_dip_ticks>,
+                    .doc = "a zone at or below its min watermark in this many of the 8 slots of "
+                           "min_dip_window"});
+            policy({.key = "min_dip_window",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = kUsecPerSec,
+                    .max = 10 * kUsecPerMin,
+                    .field = &field<&Config::min_free, &MinFreePolicy::min_dip_window_usec>,
+                    .doc = "time over which min watermark dips and atomic failures count"});
             policy({.key = "kswapd_low_quick_per_sec",
                     .kind = ValueKind::number,
                     .unit = "1/s",
@@ -398,8 +405,24 @@ std::vector<ConfigKey> build_registry() {
          .unit = "usec",
          .min = 100 * kUsecPerMs,
          .max = 10 * kUsecPerMin,
+         .allow_zero = true,
          .field = &field<&Config::daemon, &DaemonConfig::tick_usec>,
-         .doc = "control loop period: signals are sampled and decisions made once a tick"});
+         .doc = "fixed control loop period; \"0s\" (the default): adaptive, tick_min..tick_max",
+         .range_note = "or 0 for the adaptive cadence"});
+    add("daemon", {.key = "tick_min",
+                   .kind = ValueKind::duration,
+                   .unit = "usec",
+                   .min = 50 * kUsecPerMs,
+                   .max = 10 * kUsecPerMin,
+                   .field = &field<&Config::daemon, &DaemonConfig::tick_min_usec>,
+                   .doc = "adaptive cadence: the tick while trouble lasts"});
+    add("daemon", {.key = "tick_max",
+                   .kind = ValueKind::duration,
+                   .unit = "usec",
+                   .min = 50 * kUsecPerMs,
+                   .max = 10 * kUsecPerMin,
+                   .field = &field<&Config::daemon, &DaemonConfig::tick_max_usec>,
+                   .doc = "adaptive cadence: the longest tick while calm"});
     add("daemon", {.key = "mode",
                    .kind = ValueKind::choice,
                    .choices = {"active", "observe", "paused"},
@@ -462,6 +485,25 @@ std::vector<ConfigKey> build_registry() {
                     .kind = ValueKind::path,
                     .field = &field<&Config::signals, &SignalsConfig::kmsg_path>,
                     .doc = "kernel log device read when kernel_log is true"});
+    add("signals", {.key = "psi_trigger",
+                    .kind = ValueKind::boolean,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger>,
+                    .doc = "arm a PSI trigger on psi_source: wake at once on memory stalls"});
+    add("signals", {.key = "psi_trigger_stall",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 1,
+                    .max = 10 * kUsecPerSec,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger_stall_usec>,
+                    .doc = "stall time within psi_trigger_window that wakes fragtuned"});
+    add("signals", {.key = "psi_trigger_window",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 500 * kUsecPerMs,
+                    .max = 10 * kUsecPerSec,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger_window_usec>,
+                    .doc = "PSI trigger window; without CAP_SYS_RESOURCE a multiple of 2s",
+                    .range_note = "the kernel's range for PSI trigger windows"});
 
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (add_knob_rows<I>(rows), ...);
@@ -804,7 +846,8 @@ std::optional<Problem> apply_value(const ConfigKey& k, const toml::node& n, Conf
             if (!s) return type_error("a duration like \"5s\" or \"30min\"");
             auto d = parse_duration_usec(s->get());
             if (!d) return Problem{d.error().message};
-            if (auto m = check_range(k, static_cast<double>(*d), format_duration(*d)))
+            if (auto m = check_range(k, static_cast<double>(*d), format_duration(*d));
+                m && !(k.allow_zero && *d == 0))
                 return Problem{*m};
             *field_ptr<uint64_t>(k, c) = *d;
             return std::nullopt;
@@ -1230,8 +1273,25 @@ struct Loader {
                 ConfigDiagnostic::Severity::warning);
     }
 
+    // The loop's cadence and the PSI trigger (checked after merging: the keys come as a group).
+    void check_cadence() {
+        const Config& c = loaded.config;
+        if (c.daemon.tick_min_usec > c.daemon.tick_max_usec)
+            relation({"daemon.tick_min", "daemon.tick_max"},
+                     fmt::format("tick_min {} is above tick_max {}",
+                                 format_duration(c.daemon.tick_min_usec),
+                                 format_duration(c.daemon.tick_max_usec)));
+        if (c.signals.psi_trigger &&
+            c.signals.psi_trigger_stall_usec > c.signals.psi_trigger_window_usec)
+            relation({"signals.psi_trigger_stall", "signals.psi_trigger_window"},
+                     fmt::format("psi_trigger_stall {} is longer than psi_trigger_window {}",
+                                 format_duration(c.signals.psi_trigger_stall_usec),
+                                 format_duration(c.signals.psi_trigger_window_usec)));
+    }
+
     ConfigReport finish() {
         check_merged();
+        check_cadence();
         std::vector<std::size_t> order(diags.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {

@@ -202,7 +202,7 @@ std::optional<Proposal> policy_min_free(const Tick& t, int64_t cur) {
     const Knob k = Knob::min_free_kbytes;
 
     uint32_t atomic = atomic_failures(s, p.max_failure_order);
-    int dips = std::popcount(t.next.min_dip_history);
+    int dips = static_cast<int>(t.next.min_dip_usec.size());
     double lowq = rate(s, "kswapd_low_wmark_hit_quickly");
     size_t zones = s.zones.size();
 
@@ -226,22 +226,22 @@ std::optional<Proposal> policy_min_free(const Tick& t, int64_t cur) {
     }
     if (dips >= static_cast<int>(p.min_dip_ticks)) {
         if (rule.empty()) rule = "min-watermark-dips";
-        why.push_back(
-            fmt::format("zones at or below min in {} of the last 8 ticks (>= {}); now {} of {}",
-                        dips, p.min_dip_ticks, s.zones_at_or_below_min, zones));
+        why.push_back(fmt::format(
+            "zones at or below min in {} of the 8 slots of the last {} (>= {}); now "
+            "{} of {}",
+            dips, secs(p.min_dip_window_usec), p.min_dip_ticks, s.zones_at_or_below_min, zones));
     }
     if (lowq > p.kswapd_low_quick_per_sec) {
         if (rule.empty()) rule = "kswapd-low-quick";
         why.push_back(fmt::format("kswapd hit the low watermark quickly {:.1f}/s (> {:.1f}/s)",
                                   lowq, p.kswapd_low_quick_per_sec));
     }
-    if (rule.empty() && t.next.atomic_failure_history != 0) {
-        // Failures seen in the last 8 ticks that no applied change has answered yet (e.g. the raise
-        // was refused as unsafe then): still trouble.
+    if (rule.empty() && t.next.last_atomic_failure_usec != 0) {
+        // Failures seen within min_dip_window that no applied change has answered yet (e.g. the
+        // raise was refused as unsafe then): still trouble.
         rule = "atomic-failures";
-        why.push_back(
-            fmt::format("atomic failures in {} of the last 8 ticks, not yet answered by a change",
-                        std::popcount(t.next.atomic_failure_history)));
+        why.push_back(fmt::format("atomic failures {} ago, not yet answered by a change",
+                                  secs(t.now - t.next.last_atomic_failure_usec)));
     }
 
     if (!rule.empty()) {
@@ -1008,11 +1008,22 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
     Tick t{sample, state, config, step.next, sample.mono_usec};
     const Signals& s = sample.signals;
 
-    step.next.min_dip_history =
-        static_cast<uint8_t>((state.min_dip_history << 1) | (s.zones_at_or_below_min > 0 ? 1 : 0));
-    step.next.atomic_failure_history =
-        static_cast<uint8_t>((state.atomic_failure_history << 1) |
-                             (atomic_failures(s, config.min_free.max_failure_order) > 0 ? 1 : 0));
+    // Dips and atomic failures are remembered for min_dip_window of time, whatever the cadence:
+    // a dip is kept at most once per eighth of the window (a quarter of a slot of slack for a
+    // timer that fires a little early), so fast ticks during trouble do not count it many times.
+    const uint64_t dip_window = std::max<uint64_t>(config.min_free.min_dip_window_usec, 1);
+    const uint64_t dip_slot = dip_window / 8;
+    std::erase_if(step.next.min_dip_usec,
+                  [&](uint64_t at) { return sample.mono_usec - at >= dip_window; });
+    if (s.zones_at_or_below_min > 0 &&
+        (step.next.min_dip_usec.empty() ||
+         sample.mono_usec - step.next.min_dip_usec.back() >= dip_slot - dip_slot / 4))
+        step.next.min_dip_usec.push_back(sample.mono_usec);
+    if (atomic_failures(s, config.min_free.max_failure_order) > 0)
+        step.next.last_atomic_failure_usec = sample.mono_usec;
+    else if (step.next.last_atomic_failure_usec != 0 &&
+             sample.mono_usec - step.next.last_atomic_failure_usec >= dip_window)
+        step.next.last_atomic_failure_usec = 0;
     const uint64_t managed_now = managed_pages_total(sample.zoneinfo);
 
     for (const auto& spec_row : kTunables) {
@@ -1116,8 +1127,8 @@ void book_write(ControllerState& state, Knob k, int64_t value, uint64_t mono_use
     if (k == Knob::min_free_kbytes) {
         // Dips and failures were measured against the old watermarks; the new setting starts
         // afresh.
-        state.min_dip_history = 0;
-        state.atomic_failure_history = 0;
+        state.min_dip_usec.clear();
+        state.last_atomic_failure_usec = 0;
     }
 }
 
