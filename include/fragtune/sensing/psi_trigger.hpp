@@ -33,6 +33,12 @@ std::optional<std::string> psi_trigger_problem(const PsiTriggerSpec& spec);
 // True when an unprivileged process may arm `spec` (window a multiple of 2 s).
 bool psi_trigger_unprivileged_ok(const PsiTriggerSpec& spec);
 
+// What to try when the kernel refused `spec` for want of CAP_SYS_RESOURCE: the window rounded up to
+// a multiple of 2 s (the stall scaled to the same share of it), or nullopt when `spec` already is
+// one or the rounded window would exceed 10 s. Such a trigger is checked only every 2 s, so it
+// wakes later than a privileged one, but sooner than the calm tick.
+std::optional<PsiTriggerSpec> psi_trigger_unprivileged_fallback(const PsiTriggerSpec& spec);
+
 // The bytes to write: "some <stall_us> <window_us>" and a terminating NUL. The NUL is needed: the
 // kernel (psi_write()) overwrites the last byte of what it is given with one, so a string without a
 // terminator would lose its last digit (Android's lmkd writes strlen + 1 for the same reason).

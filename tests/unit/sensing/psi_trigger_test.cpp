@@ -41,11 +41,26 @@ TEST(PsiTrigger, UnprivilegedWindowsAreMultiplesOfTwoSeconds) {
     EXPECT_FALSE(psi_trigger_unprivileged_ok({140'000, 3'000'000}));
 }
 
+TEST(PsiTrigger, UnprivilegedFallbackRoundsTheWindowUpAndScalesTheStall) {
+    auto f = psi_trigger_unprivileged_fallback({70'000, 1'000'000});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->stall_usec, 140'000u);
+    EXPECT_EQ(f->window_usec, 2'000'000u);
+    f = psi_trigger_unprivileged_fallback({500'000, 2'500'000});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->window_usec, 4'000'000u);
+    EXPECT_EQ(f->stall_usec, 800'000u);
+    EXPECT_FALSE(psi_trigger_unprivileged_fallback({140'000, 2'000'000}));  // already fine
+    f = psi_trigger_unprivileged_fallback({100'000, 9'500'000});            // up to the 10 s limit
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->window_usec, 10'000'000u);
+}
+
 TEST(PsiTrigger, FailuresSayWhyAndThatFragtunedPolls) {
     const PsiTriggerSpec one{70'000, 1'000'000}, two{140'000, 2'000'000};
     EXPECT_EQ(psi_trigger_failure("/proc/pressure/memory", ENOENT, one),
-              "PSI trigger 'some 70000 1000000' on /proc/pressure/memory: the kernel has no PSI "
-              "(CONFIG_PSI off or booted with psi=0); polling instead");
+              "PSI trigger 'some 70000 1000000' on /proc/pressure/memory: the file does not exist "
+              "(a kernel without CONFIG_PSI, or booted with psi=0); polling instead");
     EXPECT_NE(psi_trigger_failure("/sys/fs/cgroup/a.slice/memory.pressure", ENOENT, one)
                   .find("not a cgroup v2 directory"),
               std::string::npos);
@@ -55,7 +70,11 @@ TEST(PsiTrigger, FailuresSayWhyAndThatFragtunedPolls) {
               std::string::npos);
     EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EPERM, two).find("before 6.5"),
               std::string::npos);
-    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EINVAL, one).find("older than 5.2"),
+    EXPECT_EQ(psi_trigger_failure("/proc/pressure/memory", EINVAL, one),
+              "PSI trigger 'some 70000 1000000' on /proc/pressure/memory: the kernel refused the "
+              "trigger: without CAP_SYS_RESOURCE the window must be a multiple of 2s, and "
+              "psi_trigger_window is 1s (or a kernel older than 5.2); polling instead");
+    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EINVAL, two).find("older than 5.2"),
               std::string::npos);
     EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EOPNOTSUPP, one).find("disabled"),
               std::string::npos);
