@@ -1,6 +1,5 @@
 #include "client.hpp"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -14,6 +13,9 @@
 #include <fmt/format.h>
 
 #include <sdbus-c++/sdbus-c++.h>
+#include <systemd/sd-event.h>
+
+#include "event_bus.hpp"  // src/daemon: the sd-event glue shared with fragtuned
 
 #include "fragtune/util/fd.hpp"
 #include "fragtune/util/time.hpp"
@@ -183,39 +185,53 @@ int monitor(sdbus::IConnection& connection, bool json, const FormatOptions& opti
         });
     (void)proxy.Version();  // throws ServiceUnknown when fragtuned is not running
 
+    // One sd-event loop: the bus through the same glue as fragtuned's (event_bus.hpp), and
+    // SIGINT/SIGTERM as signal sources (blocked first, as sd_event_add_signal() requires).
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
-    UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC));
-    if (!sfd) {
-        std::fprintf(stderr, "fragtunectl: signalfd: %s\n", std::strerror(errno));
+    sd_event* event = nullptr;
+    int r = sd_event_new(&event);
+    if (r < 0) {
+        std::fprintf(stderr, "fragtunectl: sd_event_new: %s\n", std::strerror(-r));
+        return 1;
+    }
+    int rc = 0;
+    auto stop = [](sd_event_source* s, const signalfd_siginfo*, void*) -> int {
+        return sd_event_exit(sd_event_source_get_event(s), 0);  // Ctrl-C or SIGTERM: a normal end
+    };
+    for (int sig : {SIGINT, SIGTERM}) {
+        r = sd_event_add_signal(event, nullptr, sig, stop, nullptr);
+        if (r < 0) {
+            std::fprintf(stderr, "fragtunectl: sd_event_add_signal: %s\n", std::strerror(-r));
+            sd_event_unref(event);
+            return 1;
+        }
+    }
+    std::string error;
+    auto glue = EventBus::attach(
+        event, connection,
+        [&](const std::string& why) {
+            std::fprintf(stderr, "fragtunectl: %s\n", why.c_str());
+            rc = 1;
+            (void)sd_event_exit(event, 1);
+        },
+        error);
+    if (!glue) {
+        std::fprintf(stderr, "fragtunectl: %s\n", error.c_str());
+        sd_event_unref(event);
         return 1;
     }
     if (!json) std::fputs("Watching fragtuned; Ctrl-C to stop.\n", stderr);
-
-    int rc = 0;
-    for (;;) {
-        try {
-            while (connection.processPendingRequest()) {
-            }
-        } catch (const sdbus::Error& e) {
-            std::fprintf(stderr, "fragtunectl: lost the D-Bus connection: %s\n",
-                         e.getMessage().c_str());
-            rc = 1;
-            break;
-        }
-        auto pd = connection.getEventLoopPollData();
-        pollfd fds[2] = {{pd.fd, static_cast<short>(pd.events), 0}, {sfd.get(), POLLIN, 0}};
-        int n = poll(fds, 2, pd.getPollTimeout());
-        if (n < 0 && errno != EINTR) {
-            std::fprintf(stderr, "fragtunectl: poll: %s\n", std::strerror(errno));
-            rc = 1;
-            break;
-        }
-        if (n > 0 && (fds[1].revents & POLLIN)) break;  // Ctrl-C or SIGTERM: a normal end
+    r = sd_event_loop(event);
+    if (r < 0 && rc == 0) {
+        std::fprintf(stderr, "fragtunectl: sd_event_loop: %s\n", std::strerror(-r));
+        rc = 1;
     }
+    glue.reset();
+    sd_event_unref(event);
     return rc;
 }
 

@@ -355,38 +355,4 @@ BusService::~BusService() {
     connection_.reset();
 }
 
-int BusService::fd() const {
-    try {
-        return connection_->getEventLoopPollData().fd;
-    } catch (const sdbus::Error&) {
-        return -1;
-    }
-}
-
-int BusService::events() const {
-    try {
-        return connection_->getEventLoopPollData().events;
-    } catch (const sdbus::Error&) {
-        return 0;
-    }
-}
-
-int BusService::timeout_msec() const {
-    try {
-        return connection_->getEventLoopPollData().getPollTimeout();
-    } catch (const sdbus::Error&) {
-        return 0;
-    }
-}
-
-Result<void> BusService::process() {
-    try {
-        while (connection_->processPendingRequest()) {
-        }
-    } catch (const sdbus::Error& e) {
-        return make_error(fmt::format("lost the D-Bus connection: {}", e.getMessage()));
-    }
-    return {};
-}
-
 }  // namespace fragtune

@@ -2,12 +2,11 @@
 // generated from dbus/org.fragtune1.Manager.xml) and requests the name org.fragtune1. The adaptor
 // behind it is thin: each method becomes one Daemon call, each DaemonListener event one signal.
 //
-// No threads: the service's poll() loop watches fd() for events() with timeout_msec(), and calls
-// process() when the fd is ready or the timeout expired. Method handlers therefore run inside
-// process(), on the loop's thread, like every other Daemon call.
+// No threads: the service's sd-event loop dispatches the connection (event_bus.hpp), so method
+// handlers run on the loop's thread, like every other Daemon call.
 //
-// Losing the connection (the bus daemon restarted or died) is not recovered here: process() returns
-// an error, the service exits non-zero and systemd restarts fragtuned (Restart=on-failure), which
+// Losing the connection (the bus daemon restarted or died) is not recovered here: the dispatch
+// reports it, the service exits non-zero and systemd restarts fragtuned (Restart=on-failure), which
 // then owns the name on the new bus. A daemon that lived on without its name would be unreachable,
 // so that is never an option.
 #pragma once
@@ -53,17 +52,9 @@ class BusService {
     BusService(const BusService&) = delete;
     BusService& operator=(const BusService&) = delete;
 
-    // What to poll, re-read before every poll(): events include POLLOUT while signals wait to be
-    // written, and the timeout covers sd-bus's own method-call timeouts. After the connection is
-    // lost fd() is -1 (poll ignores it) and timeout_msec() is 0, so the loop calls process() at
-    // once and learns of the loss there.
-    int fd() const;
-    int events() const;
-    int timeout_msec() const;  // -1: no timeout
-
-    // Dispatches everything pending (method calls run here). An error means the connection is gone
-    // (or a signal could not be sent): the caller must stop with a non-zero exit status.
-    Result<void> process();
+    // The connection, for the service's sd-event loop (event_bus.hpp attaches it); method calls
+    // run inside its dispatch, on the loop's thread.
+    sdbus::IConnection& connection() { return *connection_; }
 
   private:
     BusService() = default;

@@ -159,8 +159,13 @@ Result<void> Daemon::start(uint64_t mono_usec) {
     refresh_conflicts();
     save_state_now();
     if (!options_.restore_only)
-        spdlog::info("fragtuned {} started: mode {}, tick {} ms, root {}", FRAGTUNE_VERSION,
-                     to_string(impl_->mode), cfg.daemon.tick_usec / 1000, fs_.root().string());
+        spdlog::info("fragtuned {} started: mode {}, tick {}, root {}", FRAGTUNE_VERSION,
+                     to_string(impl_->mode),
+                     cfg.daemon.tick_usec != 0
+                         ? fmt::format("{} ms", cfg.daemon.tick_usec / 1000)
+                         : fmt::format("adaptive {}..{} ms", cfg.daemon.tick_min_usec / 1000,
+                                       cfg.daemon.tick_max_usec / 1000),
+                     fs_.root().string());
     return {};
 }
 
@@ -254,9 +259,11 @@ bool Daemon::apply(const Decision& d, uint64_t mono_usec) {
     return true;
 }
 
-void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64_t kmsg_lost,
-                  uint64_t failures_dropped) {
+TickOutcome Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64_t kmsg_lost,
+                         uint64_t failures_dropped) {
     const Config& cfg = config_.config;
+    TickOutcome outcome;
+    outcome.failures = !failures.empty() || failures_dropped > 0;
     if (!failures.empty() || kmsg_lost > 0 || failures_dropped > 0) {
         impl_->failures_seen += failures.size() + failures_dropped;
         // One line per tick, however many failures a flood brings; by order for the kept ones.
@@ -279,7 +286,7 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
         if (msg != impl_->sample_error)
             spdlog::error("sampling failed, holding all knobs: {}", msg);
         impl_->sample_error = msg;
-        return;
+        return outcome;
     }
     if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");
     impl_->sample_error.clear();
@@ -316,6 +323,21 @@ void Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures, uint64
         if (rep && !rep->ok) spdlog::error("{}", rep->message);
     }
     if (listener_) listener_->on_state_changed();
+    const Signals& sig = impl_->last->signals;
+    outcome.sampled = true;
+    outcome.decided = changed;
+    const auto stall = sig.counter("allocstall");
+    outcome.trouble = sig.zones_below_low > 0 || (stall && stall->per_sec > 0);
+    outcome.headroom_pages = sig.min_headroom_pages;
+    return outcome;
+}
+
+void Daemon::set_loop_state(uint64_t interval_usec, bool psi_trigger_armed) {
+    const bool differs =
+        interval_usec != loop_interval_usec_ || psi_trigger_armed != psi_trigger_armed_;
+    loop_interval_usec_ = interval_usec;
+    psi_trigger_armed_ = psi_trigger_armed;
+    if (differs && listener_) listener_->on_state_changed();
 }
 
 Sample Daemon::observed_view() {
@@ -476,7 +498,9 @@ Mode Daemon::mode() const {
     return impl_ ? impl_->mode : config_.config.daemon.mode;
 }
 uint64_t Daemon::tick_usec() const {
-    return config_.config.daemon.tick_usec;
+    if (loop_interval_usec_ != 0) return loop_interval_usec_;
+    const DaemonConfig& d = config_.config.daemon;
+    return d.tick_usec != 0 ? d.tick_usec : d.tick_min_usec;
 }
 
 std::vector<TunableStatus> Daemon::tunables() const {
@@ -495,7 +519,11 @@ std::vector<TunableStatus> Daemon::tunables() const {
 
 std::vector<std::pair<std::string, double>> Daemon::signals() const {
     if (!impl_ || !impl_->last) return {};
-    return signal_values(*impl_->last, impl_->failures_seen);
+    auto out = signal_values(*impl_->last, impl_->failures_seen);
+    // The loop's state, which only the daemon knows.
+    out.emplace_back("tick_usec", static_cast<double>(tick_usec()));
+    out.emplace_back("psi_trigger_armed", psi_trigger_armed_ ? 1 : 0);
+    return out;
 }
 
 std::vector<ConflictInfo> Daemon::conflicts() const {

@@ -68,6 +68,15 @@ class DaemonListener {
     virtual void on_state_changed() = 0;
 };
 
+// What one tick saw, for the loop's cadence (deciding/cadence.hpp).
+struct TickOutcome {
+    bool sampled = false;        // a sample was taken (false: sampling failed, knobs held)
+    bool decided = false;        // the controller made at least one decision
+    bool failures = false;       // allocation failures reached this tick
+    bool trouble = false;        // a zone below its low watermark, or direct reclaim stalls
+    int64_t headroom_pages = 0;  // Signals::min_headroom_pages of the sample
+};
+
 class Daemon {
   public:
     explicit Daemon(DaemonOptions options);
@@ -85,15 +94,19 @@ class Daemon {
     // One control step at `mono_usec` with the kernel-log failures gathered since the last tick;
     // `kmsg_lost` records were overwritten unread, `failures_dropped` more failures were seen but not
     // kept (bounded memory under a flood): both are counted, neither is logged one by one.
-    void tick(uint64_t mono_usec, std::vector<AllocFailure> failures = {}, uint64_t kmsg_lost = 0,
-              uint64_t failures_dropped = 0);
+    TickOutcome tick(uint64_t mono_usec, std::vector<AllocFailure> failures = {},
+                     uint64_t kmsg_lost = 0, uint64_t failures_dropped = 0);
+
+    // The loop reports its cadence and wake-up sources: tick_usec() then returns the interval
+    // in force (the TickUSec property), and signals() shows "tick_usec" and "psi_trigger_armed".
+    void set_loop_state(uint64_t interval_usec, bool psi_trigger_armed);
 
     // Stop: honours on_exit (keep or restore), persists settled values, saves state.
     void stop();
 
     // ---- API for D-Bus and signals -------------------------------------------------------------
     Mode mode() const;
-    uint64_t tick_usec() const;
+    uint64_t tick_usec() const;  // the interval in force (set_loop_state), else daemon.tick
     std::vector<TunableStatus> tunables() const;
     // The latest derived signals as name -> value (PSI, indices, headroom, rates, failures per order).
     std::vector<std::pair<std::string, double>> signals() const;
@@ -144,6 +157,8 @@ class Daemon {
     LoadedConfig config_;
     DaemonListener* listener_ = nullptr;
     std::optional<InstanceLock> lock_;  // held from start() until destruction
+    uint64_t loop_interval_usec_ = 0;   // set_loop_state(); 0: not reported yet
+    bool psi_trigger_armed_ = false;
     std::unique_ptr<Impl> impl_;
 };
 

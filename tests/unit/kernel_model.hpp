@@ -144,16 +144,26 @@ class Kernel {
 
     // Simulates one tick and returns the sample taken at its end (signals filled as the sampler
     // would).
-    Sample tick() {
+    Sample tick() { return advance(kSubsteps); }
+
+    // A tick of `substeps` x 100 ms (the adaptive cadence's uneven intervals); the workload's 2 s
+    // pattern of sub-steps continues across ticks, so 20 sub-steps at a time is exactly tick().
+    // With wake_on_failure the tick ends after the first sub-step with an allocation failure, as
+    // the daemon's loop is woken by the kernel log.
+    Sample advance(int substeps, bool wake_on_failure = false) {
         const auto before = vm_;
         const double psi_before = psi_some_usec_;
         failures_ = 0;
         trough_free_ = free_;
-        for (int sub = 0; sub < kSubsteps; ++sub) {
-            substep(sub);
+        int done = 0;
+        while (done < substeps) {
+            substep(phase_);
+            phase_ = (phase_ + 1) % kSubsteps;
             trough_free_ = std::min(trough_free_, free_);
+            ++done;
+            if (wake_on_failure && failures_ > 0) break;
         }
-        return sample(before, psi_before);
+        return sample(before, psi_before, static_cast<uint64_t>(done) * kSubUsec);
     }
 
     // Totals of the predicted watermarks over the zones, pages.
@@ -412,7 +422,8 @@ class Kernel {
         }
     }
 
-    Sample sample(const std::map<std::string, uint64_t>& before, double psi_before) {
+    Sample sample(const std::map<std::string, uint64_t>& before, double psi_before,
+                  uint64_t interval_usec) {
         Sample s;
         s.mono_usec = now_;
         s.kernel = kernel;
@@ -426,7 +437,8 @@ class Kernel {
                                            knob(Knob::watermark_scale_factor));
         s.zoneinfo = zones_;
         auto& g = s.signals;
-        g.interval_usec = kTickUsec;
+        g.interval_usec = interval_usec;
+        const double interval_sec = static_cast<double>(interval_usec) / 1e6;
         for (size_t i = 0; i < s.zoneinfo.zones.size(); ++i) {
             auto& z = s.zoneinfo.zones[i];
             z.free = static_cast<uint64_t>(std::max(free_, 0.0) * static_cast<double>(z.managed) /
@@ -468,7 +480,7 @@ class Kernel {
         for (const auto& [name, value] : vm_) {
             auto it = before.find(name);
             uint64_t d = value - (it == before.end() ? 0 : it->second);
-            g.counters[name] = CounterDelta{d, static_cast<double>(d) / 2.0, false};
+            g.counters[name] = CounterDelta{d, static_cast<double>(d) / interval_sec, false};
         }
         for (const char* c : {"allocstall", "pgscan_direct", "pgscan_kswapd", "compact_stall",
                               "compact_fail", "compact_success", "thp_fault_fallback",
@@ -476,7 +488,7 @@ class Kernel {
             g.counters.try_emplace(c);
         double stall = psi_some_usec_ - psi_before;
         g.psi_some_stall_usec = static_cast<uint64_t>(stall);
-        g.psi_some_percent = 100.0 * stall / static_cast<double>(kTickUsec);
+        g.psi_some_percent = 100.0 * stall / static_cast<double>(interval_usec);
 
         g.mem_total_kib = static_cast<uint64_t>(total * kPageKib);
         g.mem_free_kib = static_cast<uint64_t>(free * kPageKib);
@@ -496,6 +508,7 @@ class Kernel {
     std::array<int64_t, kKnobCount> knobs_{};
     uint64_t writes_ = 0;
     uint64_t now_ = 0;
+    int phase_ = 0;  // the next sub-step's place in the workload's 2 s pattern
     Marks marks_;
     double free_ = 0, cache_ = 0, anon_cold_ = 0, anon_hot_ = 0, slab_ = 0, slab_unrecl_ = 0;
     double swap_used_ = 0, swapped_cold_ = 0, swapped_hot_ = 0;

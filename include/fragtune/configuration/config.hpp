@@ -21,7 +21,11 @@ std::optional<Mode> mode_from_string(std::string_view s);
 std::string_view to_string(OnExit e);
 
 struct DaemonConfig {
-    uint64_t tick_usec = 2'000'000;  // control loop period; range 100 ms .. 10 min
+    // Fixed control loop period (100 ms .. 10 min); 0, the default: adaptive between tick_min and
+    // tick_max (deciding/cadence.hpp).
+    uint64_t tick_usec = 0;
+    uint64_t tick_min_usec = 250'000;     // adaptive cadence: the fast tick while trouble lasts
+    uint64_t tick_max_usec = 10'000'000;  // adaptive cadence: the longest calm tick
     Mode mode = Mode::active;
     // keep tuned values at stop (tuned's lesson) or restore originals
     OnExit on_exit = OnExit::keep;
@@ -41,6 +45,11 @@ struct SignalsConfig {
     std::vector<int> target_orders = {3, 9};  // orders whose availability compaction defends
     bool kernel_log = true;                   // follow /dev/kmsg for allocation failures
     std::string kmsg_path = "/dev/kmsg";
+    // PSI trigger on the psi_source file: wakes the loop when tasks stalled on memory for
+    // psi_trigger_stall within psi_trigger_window (Android lmkd: 70 ms in 1 s).
+    bool psi_trigger = true;
+    uint64_t psi_trigger_stall_usec = 70'000;
+    uint64_t psi_trigger_window_usec = 1'000'000;
 };
 
 // What every knob obeys. Bounds are intersected with the kernel's range; baseline is the value decayed

@@ -60,6 +60,7 @@ struct ConfigKey {
            max = 0;  // documented range, inclusive, in the stored unit (not for text kinds)
     bool min_exclusive = false;  // the range is (min, max]
     bool allow_int_kib = false;  // size kinds: a bare integer is KiB (as in vm.min_free_kbytes)
+    bool allow_zero = false;     // duration kinds: 0 is accepted besides the range ("adaptive")
     std::vector<std::string> choices;  // ValueKind::choice
     FieldRef field;
     // size_or_percent: the KnobConfig percent field that holds "N%"; exactly one of field / percent

@@ -51,7 +51,9 @@ struct KnobState {
 
 struct ControllerState {
     std::array<KnobState, kKnobCount> knobs{};
-    uint8_t min_dip_history = 0;  // bit i set: tick -i had a zone at/below its min watermark
+    // Mono times of samples with a zone at/below its min watermark within min_dip_window, at most
+    // one per eighth of the window (so the count is of time slots, not of ticks), oldest first.
+    std::vector<uint64_t> min_dip_usec;
     uint64_t last_compaction_kick_usec = 0;
     uint64_t last_compact_memory_usec = 0;
     uint64_t managed_pages_total = 0;   // to tell kernel recalculation (memory hotplug) from admins
@@ -60,9 +62,9 @@ struct ControllerState {
     // own recalculation does not lower the value (none: never written by us). Set by real writes
     // only (record_applied, not record_observed); seeded at start from the state file.
     std::optional<int64_t> user_min_free_kbytes;
-    // bit i set: tick -i had atomic failures of order <= max order;
-    // cleared when a min_free_kbytes change is applied
-    uint8_t atomic_failure_history = 0;
+    // Mono time of the last sample with atomic failures of order <= max order (0: none since the
+    // last applied min_free_kbytes change, which clears it); counts for min_dip_window.
+    uint64_t last_atomic_failure_usec = 0;
     uint64_t start_usec = 0;  // mono time of the first sample: calm is measured from here
     uint64_t last_compaction_futile_usec = 0;  // last tick compaction was found futile (0: never)
     int last_fragmentation_score = -1;         // max node score of the previous tick (-1: none yet)

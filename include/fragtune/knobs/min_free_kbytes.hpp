@@ -16,7 +16,10 @@ namespace fragtune {
 struct MinFreePolicy {
     double raise_factor = 1.5;   // multiplicative raise on trouble
     int max_failure_order = 3;   // atomic failures up to this order count as reserve starvation
-    uint32_t min_dip_ticks = 2;  // zone free <= min watermark in this many of the last 8 ticks
+    // A zone at or below its min watermark in this many of the 8 equal slots of min_dip_window
+    // (the key keeps its old name: with the old fixed 2 s tick a slot was a tick).
+    uint32_t min_dip_ticks = 2;
+    uint64_t min_dip_window_usec = 16'000'000;  // also how long atomic failures stay trouble
     // kswapd_low_wmark_hit_quickly rate that counts as trouble
     double kswapd_low_quick_per_sec = 5.0;
     // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in

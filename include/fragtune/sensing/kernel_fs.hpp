@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fragtune/util/result.hpp"
+#include "fragtune/util/fd.hpp"
 
 namespace fragtune {
 
@@ -75,6 +76,13 @@ class KernelFs {
     // One write() of `data` to an existing file (O_WRONLY, no O_CREAT, no O_TRUNC semantics beyond what
     // the file has): the way sysctls are written. A short write is an error.
     virtual Result<void> write_existing(std::string_view path, std::string_view data) const;
+
+    // Opens an existing file read-write, non-blocking, and writes `text` to it in one write(), keeping
+    // the fd open: the way a PSI trigger is armed ("some 100000 1000000\0" to
+    // /proc/pressure/memory), after which the fd polls POLLPRI when the trigger fires and POLLERR
+    // when the file goes away. Errors keep the errno of the failing open() or write() (ENOENT,
+    // EPERM, EINVAL, EOPNOTSUPP tell why triggers cannot be had) and name the path.
+    virtual Result<UniqueFd> open_trigger(std::string_view path, std::string_view text) const;
 
     // Does the path exist under the root?
     virtual bool exists(std::string_view path) const;

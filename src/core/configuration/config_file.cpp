@@ -139,8 +139,24 @@ std::vector<ConfigKey> build_registry() {
          .unit = "usec",
          .min = 100 * kUsecPerMs,
          .max = 10 * kUsecPerMin,
+         .allow_zero = true,
          .field = &field<&Config::daemon, &DaemonConfig::tick_usec>,
-         .doc = "control loop period: signals are sampled and decisions made once a tick"});
+         .doc = "fixed control loop period; \"0s\" (the default): adaptive, tick_min..tick_max",
+         .range_note = "or 0 for the adaptive cadence"});
+    add("daemon", {.key = "tick_min",
+                   .kind = ValueKind::duration,
+                   .unit = "usec",
+                   .min = 50 * kUsecPerMs,
+                   .max = 10 * kUsecPerMin,
+                   .field = &field<&Config::daemon, &DaemonConfig::tick_min_usec>,
+                   .doc = "adaptive cadence: the tick while trouble lasts"});
+    add("daemon", {.key = "tick_max",
+                   .kind = ValueKind::duration,
+                   .unit = "usec",
+                   .min = 50 * kUsecPerMs,
+                   .max = 10 * kUsecPerMin,
+                   .field = &field<&Config::daemon, &DaemonConfig::tick_max_usec>,
+                   .doc = "adaptive cadence: the longest tick while calm"});
     add("daemon", {.key = "mode",
                    .kind = ValueKind::choice,
                    .choices = {"active", "observe", "paused"},
@@ -203,6 +219,25 @@ std::vector<ConfigKey> build_registry() {
                     .kind = ValueKind::path,
                     .field = &field<&Config::signals, &SignalsConfig::kmsg_path>,
                     .doc = "kernel log device read when kernel_log is true"});
+    add("signals", {.key = "psi_trigger",
+                    .kind = ValueKind::boolean,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger>,
+                    .doc = "arm a PSI trigger on psi_source: wake at once on memory stalls"});
+    add("signals", {.key = "psi_trigger_stall",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 1,
+                    .max = 10 * kUsecPerSec,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger_stall_usec>,
+                    .doc = "stall time within psi_trigger_window that wakes fragtuned"});
+    add("signals", {.key = "psi_trigger_window",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 500 * kUsecPerMs,
+                    .max = 10 * kUsecPerSec,
+                    .field = &field<&Config::signals, &SignalsConfig::psi_trigger_window_usec>,
+                    .doc = "PSI trigger window; without CAP_SYS_RESOURCE a multiple of 2s",
+                    .range_note = "the kernel's range for PSI trigger windows"});
 
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (add_knob_rows<I>(rows), ...);
@@ -545,7 +580,8 @@ std::optional<Problem> apply_value(const ConfigKey& k, const toml::node& n, Conf
             if (!s) return type_error("a duration like \"5s\" or \"30min\"");
             auto d = parse_duration_usec(s->get());
             if (!d) return Problem{d.error().message};
-            if (auto m = check_range(k, static_cast<double>(*d), format_duration(*d)))
+            if (auto m = check_range(k, static_cast<double>(*d), format_duration(*d));
+                m && !(k.allow_zero && *d == 0))
                 return Problem{*m};
             *field_ptr<uint64_t>(k, c) = *d;
             return std::nullopt;
@@ -971,8 +1007,25 @@ struct Loader {
                 ConfigDiagnostic::Severity::warning);
     }
 
+    // The loop's cadence and the PSI trigger (checked after merging: the keys come as a group).
+    void check_cadence() {
+        const Config& c = loaded.config;
+        if (c.daemon.tick_min_usec > c.daemon.tick_max_usec)
+            relation({"daemon.tick_min", "daemon.tick_max"},
+                     fmt::format("tick_min {} is above tick_max {}",
+                                 format_duration(c.daemon.tick_min_usec),
+                                 format_duration(c.daemon.tick_max_usec)));
+        if (c.signals.psi_trigger &&
+            c.signals.psi_trigger_stall_usec > c.signals.psi_trigger_window_usec)
+            relation({"signals.psi_trigger_stall", "signals.psi_trigger_window"},
+                     fmt::format("psi_trigger_stall {} is longer than psi_trigger_window {}",
+                                 format_duration(c.signals.psi_trigger_stall_usec),
+                                 format_duration(c.signals.psi_trigger_window_usec)));
+    }
+
     ConfigReport finish() {
         check_merged();
+        check_cadence();
         std::vector<std::size_t> order(diags.size());
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {

@@ -2,7 +2,7 @@
 // action.
 //
 // Shape of one tick (decide()):
-//   1. shared history (min-watermark dips, atomic failures) is shifted in;
+//   1. shared history (min-watermark dips, atomic failures, kept for min_dip_window) is updated;
 //   2. each knob, in registry order (knobs/registry.hpp): status bookkeeping (disabled,
 //      unsupported with the module's fallback, failed back-off), then the ownership check
 //      (ownership.cpp: live value != what we wrote -> pin, unless the module adopts it), then the
@@ -137,11 +137,22 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
     Tick t{sample, state, config, step.next, sample.mono_usec};
     const Signals& s = sample.signals;
 
-    step.next.min_dip_history =
-        static_cast<uint8_t>((state.min_dip_history << 1) | (s.zones_at_or_below_min > 0 ? 1 : 0));
-    step.next.atomic_failure_history =
-        static_cast<uint8_t>((state.atomic_failure_history << 1) |
-                             (atomic_failures(s, config.min_free.max_failure_order) > 0 ? 1 : 0));
+    // Dips and atomic failures are remembered for min_dip_window of time, whatever the cadence:
+    // a dip is kept at most once per eighth of the window (a quarter of a slot of slack for a
+    // timer that fires a little early), so fast ticks during trouble do not count it many times.
+    const uint64_t dip_window = std::max<uint64_t>(config.min_free.min_dip_window_usec, 1);
+    const uint64_t dip_slot = dip_window / 8;
+    std::erase_if(step.next.min_dip_usec,
+                  [&](uint64_t at) { return sample.mono_usec - at >= dip_window; });
+    if (s.zones_at_or_below_min > 0 &&
+        (step.next.min_dip_usec.empty() ||
+         sample.mono_usec - step.next.min_dip_usec.back() >= dip_slot - dip_slot / 4))
+        step.next.min_dip_usec.push_back(sample.mono_usec);
+    if (atomic_failures(s, config.min_free.max_failure_order) > 0)
+        step.next.last_atomic_failure_usec = sample.mono_usec;
+    else if (step.next.last_atomic_failure_usec != 0 &&
+             sample.mono_usec - step.next.last_atomic_failure_usec >= dip_window)
+        step.next.last_atomic_failure_usec = 0;
     const uint64_t managed_now = managed_pages_total(sample.zoneinfo);
 
     for (const auto& m : kKnobModules) {

@@ -48,11 +48,19 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section) {
             .doc = "atomic allocation failures up to this order count as reserve starvation"});
     policy({.key = "min_dip_ticks",
             .kind = ValueKind::integer,
-            .unit = "ticks",
+            .unit = "slots",
             .min = 1,
             .max = 8,
             .field = &field<&Config::min_free, &MinFreePolicy::min_dip_ticks>,
-            .doc = "a zone at or below its min watermark in this many of the last 8 ticks"});
+            .doc = "a zone at or below its min watermark in this many of the 8 slots of "
+                   "min_dip_window"});
+    policy({.key = "min_dip_window",
+            .kind = ValueKind::duration,
+            .unit = "usec",
+            .min = kUsecPerSec,
+            .max = 10 * kUsecPerMin,
+            .field = &field<&Config::min_free, &MinFreePolicy::min_dip_window_usec>,
+            .doc = "time over which min watermark dips and atomic failures count"});
     policy({.key = "kswapd_low_quick_per_sec",
             .kind = ValueKind::number,
             .unit = "1/s",
@@ -116,7 +124,7 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
     const Knob k = Knob::min_free_kbytes;
 
     uint32_t atomic = atomic_failures(s, p.max_failure_order);
-    int dips = std::popcount(t.next.min_dip_history);
+    int dips = static_cast<int>(t.next.min_dip_usec.size());
     double lowq = rate(s, "kswapd_low_wmark_hit_quickly");
     size_t zones = s.zones.size();
 
@@ -140,22 +148,22 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
     }
     if (dips >= static_cast<int>(p.min_dip_ticks)) {
         if (rule.empty()) rule = "min-watermark-dips";
-        why.push_back(
-            fmt::format("zones at or below min in {} of the last 8 ticks (>= {}); now {} of {}",
-                        dips, p.min_dip_ticks, s.zones_at_or_below_min, zones));
+        why.push_back(fmt::format(
+            "zones at or below min in {} of the 8 slots of the last {} (>= {}); now "
+            "{} of {}",
+            dips, secs(p.min_dip_window_usec), p.min_dip_ticks, s.zones_at_or_below_min, zones));
     }
     if (lowq > p.kswapd_low_quick_per_sec) {
         if (rule.empty()) rule = "kswapd-low-quick";
         why.push_back(fmt::format("kswapd hit the low watermark quickly {:.1f}/s (> {:.1f}/s)",
                                   lowq, p.kswapd_low_quick_per_sec));
     }
-    if (rule.empty() && t.next.atomic_failure_history != 0) {
-        // Failures seen in the last 8 ticks that no applied change has answered yet (e.g. the raise
-        // was refused as unsafe then): still trouble.
+    if (rule.empty() && t.next.last_atomic_failure_usec != 0) {
+        // Failures seen within min_dip_window that no applied change has answered yet (e.g. the
+        // raise was refused as unsafe then): still trouble.
         rule = "atomic-failures";
-        why.push_back(
-            fmt::format("atomic failures in {} of the last 8 ticks, not yet answered by a change",
-                        std::popcount(t.next.atomic_failure_history)));
+        why.push_back(fmt::format("atomic failures {} ago, not yet answered by a change",
+                                  secs(t.now - t.next.last_atomic_failure_usec)));
     }
 
     if (!rule.empty()) {
@@ -296,8 +304,8 @@ std::optional<Decision> adopt_foreign(const Tick& t, int64_t expected, int64_t l
 
 void on_change(ControllerState& state, int64_t /*value*/) {
     // Dips and failures were measured against the old watermarks; the new setting starts afresh.
-    state.min_dip_history = 0;
-    state.atomic_failure_history = 0;
+    state.min_dip_usec.clear();
+    state.last_atomic_failure_usec = 0;
 }
 
 void on_applied(ControllerState& state, int64_t value) {

@@ -185,6 +185,21 @@ Result<void> KernelFs::write_existing(std::string_view path, std::string_view da
     return {};
 }
 
+Result<UniqueFd> KernelFs::open_trigger(std::string_view path, std::string_view text) const {
+    auto full = resolve(path);
+    if (!full) return full.error();
+    UniqueFd fd(::open(full->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return make_error(fmt::format("cannot open {} to arm a trigger", path), errno);
+    ssize_t n;
+    do {
+        n = ::write(fd.get(), text.data(), text.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return make_error(fmt::format("cannot arm a trigger on {}", path), errno);
+    if (static_cast<size_t>(n) != text.size())
+        return make_error(fmt::format("short write arming a trigger on {}", path), EIO);
+    return fd;
+}
+
 bool KernelFs::exists(std::string_view path) const {
     auto full = resolve(path);
     if (!full) return false;

@@ -268,7 +268,8 @@ const BadCase kBadCases[] = {
       "min, h or d)"}},
     {"duration below range",
      "[daemon]\ntick = \"50ms\"\n",
-     {"f.toml:2:8: daemon.tick: 50ms is out of range: 100ms..10min"}},
+     {"f.toml:2:8: daemon.tick: 50ms is out of range: 100ms..10min (or 0 for the adaptive "
+      "cadence)"}},
     {"duration as a date",
      "[daemon]\ntick = 1979-05-27\n",
      {"f.toml:2:8: daemon.tick: expected a duration like \"5s\" or \"30min\", got a date"}},
@@ -485,7 +486,9 @@ INSTANTIATE_TEST_SUITE_P(Table, ConfigBadFile, ::testing::ValuesIn(kBadCases),
                          });
 
 TEST(ConfigFile, WarningsDoNotFailTheLoad) {
+    // A fixed tick: the adaptive default (0) has no tick to be shorter than.
     auto r = check_config_text(
+        "[daemon]\ntick = \"2s\"\n"
         "[tunables.compaction_proactiveness]\nkick_interval = \"1s\"\n"
         "[tunables.min_free_kbytes]\nmax = \"8%\"\ndecay_interval = \"1s\"\n",
         "f.toml");
@@ -493,12 +496,12 @@ TEST(ConfigFile, WarningsDoNotFailTheLoad) {
     EXPECT_EQ(
         describe_all(r),
         (std::vector<std::string>{
-            "f.toml:2:17: tunables.compaction_proactiveness.kick_interval: warning: "
+            "f.toml:4:17: tunables.compaction_proactiveness.kick_interval: warning: "
             "kick_interval 1s is shorter than daemon.tick 2s: kcompactd is woken at most once "
             "per tick anyway",
-            "f.toml:4:7: tunables.min_free_kbytes.max: warning: max 8% of managed lowmem is "
+            "f.toml:6:7: tunables.min_free_kbytes.max: warning: max 8% of managed lowmem is "
             "above safety.max_min_free_lowmem_percent 5%: the safety cap wins",
-            "f.toml:5:18: tunables.min_free_kbytes.decay_interval: warning: decay_interval 1s "
+            "f.toml:7:18: tunables.min_free_kbytes.decay_interval: warning: decay_interval 1s "
             "is shorter than daemon.tick 2s: decay steps happen at most once per tick"}));
     EXPECT_EQ(r.loaded.warnings.size(), 3u);
     // A disabled knob's intervals do not matter.
@@ -653,7 +656,9 @@ TEST_F(ConfigFiles, RelativeMainPathIsRefusedByTheKernelFs) {
 TEST(ConfigRender, DefaultsRenderWithDefaultComments) {
     LoadedConfig l;
     std::string out = render_effective_config(l);
-    EXPECT_NE(out.find("\n[daemon]\ntick = \"2s\""), std::string::npos) << out;
+    EXPECT_NE(out.find("\n[daemon]\ntick = \"0s\""), std::string::npos) << out;
+    EXPECT_NE(out.find("\ntick_min = \"250ms\""), std::string::npos);
+    EXPECT_NE(out.find("\npsi_trigger_window = \"1s\""), std::string::npos);
     EXPECT_NE(out.find("# min unset: the baseline"), std::string::npos);
     EXPECT_NE(out.find("# max unset: the default 200"), std::string::npos);
     EXPECT_NE(out.find("margin = \"64M\""), std::string::npos);

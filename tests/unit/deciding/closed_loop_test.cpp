@@ -2,6 +2,7 @@
 // Sample, with a 2 s tick. Each scenario states its workload and checks numbers, not just
 // directions.
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fragtune/deciding/cadence.hpp"
 #include "fragtune/deciding/controller.hpp"
 #include "kernel_model.hpp"
 
@@ -36,8 +38,8 @@ struct Loop {
     std::vector<Logged> log;
     bool verbose = false;
 
-    Sample step() {
-        Sample s = k.tick();
+    Sample step(int substeps = model::kSubsteps, bool wake_on_failure = false) {
+        Sample s = k.advance(substeps, wake_on_failure);
         if (!started) {
             state = initial_state(s, config);
             started = true;
@@ -552,4 +554,75 @@ TEST(ClosedLoop, AnUnpinnedKnobBelowItsBaselineStillAnswersAtomicFailures) {
     for (int i = 0; i < 120; ++i)
         if (failures[i] > 0) last_failure = i;
     EXPECT_LE(last_failure - 30, 1) << "failures went on " << last_failure - 30 << " ticks";
+}
+
+// An atomic burst (as in scenario 1) with the daemon's adaptive cadence choosing every interval
+// (deciding/cadence.hpp: 300 ms while there is trouble, doubling to 10 s while calm; the model's
+// resolution is 100 ms) and a failure waking the loop as the kernel log does: ticks of 0.3 s to
+// 10 s in one run. The control law must give the same
+// answer in time, not in ticks: one raise, failures stopped within 2 s of the onset, the hourly cap
+// kept, and the decay back to the baseline within calm_usec + steps x decay_interval of the last
+// failure (plus one calm tick of lateness).
+TEST(ClosedLoop, VariableTicksFromTheCadenceKeepTheControlLawInTime) {
+    Loop loop;
+    loop.verbose = std::getenv("FRAGTUNE_VERBOSE") != nullptr;
+    const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
+    CadenceConfig cc{0, 300'000, 10'000'000};
+    CadenceState cs;
+    uint64_t interval = cc.min_usec;
+    uint64_t onset = 0, last_failure = 0, back_at = 0;
+    std::vector<uint64_t> intervals;
+    int64_t peak = baseline;
+    while (loop.k.now_usec() < 900 * kSec) {
+        const uint64_t now = loop.k.now_usec();
+        // Page cache keeps free memory just above the low watermark (no wave: its 2 s pattern
+        // would be sampled differently at every cadence); atomic allocations come on top.
+        loop.k.w.target_free_pages = 50000;
+        loop.k.w.atomic_from = 5;
+        loop.k.w.atomic_pages_per_substep = now >= 60 * kSec && now < 90 * kSec ? 9000 : 0;
+        const size_t decisions = loop.log.size();
+        const int substeps = static_cast<int>(std::max<uint64_t>(1, (interval + 50'000) / 100'000));
+        Sample s = loop.step(substeps, true);  // the kernel log wakes the loop
+        intervals.push_back(s.signals.interval_usec);
+        if (atomic_failures(s) > 0) {
+            if (onset == 0) onset = s.mono_usec;
+            last_failure = s.mono_usec;
+            back_at = 0;
+        }
+        peak = std::max(peak, loop.k.knob(Knob::min_free_kbytes));
+        if (back_at == 0 && peak > baseline && loop.k.knob(Knob::min_free_kbytes) == baseline)
+            back_at = s.mono_usec;
+        CadenceInput in;
+        in.mono_usec = s.mono_usec;
+        in.headroom_pages = s.signals.min_headroom_pages;
+        in.woken = in.failures = atomic_failures(s) > 0;
+        in.decided = loop.log.size() > decisions;
+        in.trouble = s.signals.zones_below_low > 0;
+        CadenceStep st = next_cadence(cs, in, cc);
+        cs = st.next;
+        interval = st.interval_usec;
+    }
+    const auto [lo, hi] = std::minmax_element(intervals.begin(), intervals.end());
+    EXPECT_LE(*lo, 400'000u) << "the cadence never ran fast";
+    EXPECT_GE(*hi, 4'000'000u) << "the cadence never stretched";
+    ASSERT_GT(onset, 0u) << "the burst must hurt at the original reserve";
+    EXPECT_LE(last_failure - onset, 2 * kSec) << "failures lasted too long after onset";
+    EXPECT_EQ(loop.count(Knob::min_free_kbytes, Action::raise), 1);
+    EXPECT_EQ(peak, 101376);
+    ASSERT_GT(back_at, 0u) << "never decayed back to the baseline";
+    const auto& kc = loop.config.knob(Knob::min_free_kbytes);
+    const int64_t step = loop.config.min_free.decay_step_kib;
+    const int64_t steps = (peak - baseline + step - 1) / step;
+    const uint64_t bound =
+        kc.calm_usec + static_cast<uint64_t>(steps) * kc.decay_interval_usec + cc.max_usec;
+    EXPECT_LE(back_at - last_failure, bound);
+    // The whole run is within an hour: at most max_changes_per_hour changes.
+    EXPECT_LE(loop.changes(Knob::min_free_kbytes).size(),
+              static_cast<size_t>(kc.max_changes_per_hour));
+    std::printf(
+        "[variable ticks] %zu ticks of %.1f..%.1f s; failures for %.1f s; back to baseline "
+        "%.0f s after the last failure (bound %.0f s)\n",
+        intervals.size(), static_cast<double>(*lo) / 1e6, static_cast<double>(*hi) / 1e6,
+        static_cast<double>(last_failure - onset) / 1e6,
+        static_cast<double>(back_at - last_failure) / 1e6, static_cast<double>(bound) / 1e6);
 }

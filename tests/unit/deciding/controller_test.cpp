@@ -307,15 +307,15 @@ TEST(Controller, MixedOrderAtomicFailuresAreListed) {
               "3 atomic failures (order-0: 1, order-1: 2) in 2.0 s; 0 of 3 zones at or below min");
 }
 
-TEST(Controller, MinWatermarkDipsNeedTwoOfTheLastEightTicks) {
+TEST(Controller, MinWatermarkDipsNeedTwoOfTheEightSlotsOfTheWindow) {
     Sample s = calm_sample(10 * kSec);
     Config c;
     auto st = initial_state(s, c);
     s.signals.zones_at_or_below_min = 1;
     auto step = decide(s, st, c);  // one dip: not yet
     EXPECT_FALSE(find(step, Knob::min_free_kbytes));
-    EXPECT_EQ(step.next.min_dip_history, 1);
-    // Five calm ticks, then a second dip within the 8-tick window.
+    EXPECT_EQ(step.next.min_dip_usec.size(), 1u);
+    // Five calm ticks, then a second dip within the 16 s window (8 slots of 2 s).
     s.signals.zones_at_or_below_min = 0;
     for (int i = 0; i < 5; ++i) {
         s.mono_usec += kTick;
@@ -328,14 +328,46 @@ TEST(Controller, MinWatermarkDipsNeedTwoOfTheLastEightTicks) {
     auto d = find(step, Knob::min_free_kbytes);
     ASSERT_TRUE(d);
     EXPECT_EQ(d->rule, "min-watermark-dips");
-    EXPECT_EQ(d->reason, "zones at or below min in 2 of the last 8 ticks (>= 2); now 2 of 3");
+    EXPECT_EQ(d->reason,
+              "zones at or below min in 2 of the 8 slots of the last 16.0 s (>= 2); now 2 of 3");
     EXPECT_EQ(d->new_value, 101376);
 
     // A dip that left the window long ago does not count.
     auto st2 = initial_state(s, c);
-    st2.min_dip_history = 0x80;  // tick -7; shifted out by this tick
+    st2.min_dip_usec = {s.mono_usec - 16 * kSec};  // exactly one window ago: out
     s.signals.zones_at_or_below_min = 1;
     EXPECT_FALSE(find(decide(s, st2, c), Knob::min_free_kbytes));
+}
+
+// The window is time, not ticks: at a 250 ms tick, dips in consecutive ticks are one slot (one
+// episode), and two dips count only when they are a slot (2 s, less a quarter of slack) apart.
+TEST(Controller, MinWatermarkDipsAreCountedInTimeAtAFastTick) {
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    auto st = initial_state(s, c);
+    s.signals.zones_at_or_below_min = 1;
+    Step step{{}, st};
+    for (int i = 0; i < 6; ++i) {  // 1.25 s of dips at 250 ms
+        step = decide(s, step.next, c);
+        EXPECT_FALSE(find(step, Knob::min_free_kbytes)) << "tick " << i;
+        s.mono_usec += 250'000;
+    }
+    EXPECT_EQ(step.next.min_dip_usec.size(), 1u);
+    s.mono_usec = 10 * kSec + 1'500'000;  // the second slot begins (2 s - 0.5 s of slack)
+    step = decide(s, step.next, c);
+    auto d = find(step, Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->rule, "min-watermark-dips");
+
+    // A longer window keeps a single old dip in it; the default drops it.
+    Config wide;
+    wide.min_free.min_dip_window_usec = 60 * kSec;
+    auto st3 = initial_state(s, wide);
+    st3.min_dip_usec = {s.mono_usec - 30 * kSec};
+    EXPECT_TRUE(find(decide(s, st3, wide), Knob::min_free_kbytes));
+    auto st4 = initial_state(s, c);
+    st4.min_dip_usec = {s.mono_usec - 30 * kSec};
+    EXPECT_FALSE(find(decide(s, st4, c), Knob::min_free_kbytes));
 }
 
 TEST(Controller, KswapdLowWatermarkHitQuicklyRaises) {

@@ -1,0 +1,111 @@
+#include "fragtune/sensing/psi_trigger.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+#include "fragtune/sensing/kernel_fs.hpp"
+
+using namespace fragtune;
+
+namespace {
+
+TEST(PsiTrigger, TextEndsInTheNulTheKernelOverwrites) {
+    const std::string t = psi_trigger_text({70'000, 1'000'000});
+    EXPECT_EQ(t, std::string("some 70000 1000000\0", 19));
+    EXPECT_EQ(t.back(), '\0');
+}
+
+TEST(PsiTrigger, KernelLimitsOnWindowAndStall) {
+    EXPECT_EQ(psi_trigger_problem({70'000, 1'000'000}), std::nullopt);
+    EXPECT_EQ(psi_trigger_problem({500'000, 500'000}), std::nullopt);  // both ends inclusive
+    EXPECT_EQ(psi_trigger_problem({1, 10'000'000}), std::nullopt);
+    EXPECT_EQ(psi_trigger_problem({100'000, 499'999}),
+              "the PSI trigger window 499999us is outside the kernel's 500ms..10s");
+    EXPECT_TRUE(psi_trigger_problem({100'000, 10'000'001}));
+    EXPECT_EQ(psi_trigger_problem({0, 1'000'000}), "the PSI trigger stall must be above 0");
+    EXPECT_EQ(psi_trigger_problem({2'000'000, 1'000'000}),
+              "the PSI trigger stall 2s is longer than its window 1s");
+}
+
+TEST(PsiTrigger, UnprivilegedWindowsAreMultiplesOfTwoSeconds) {
+    EXPECT_FALSE(psi_trigger_unprivileged_ok({70'000, 1'000'000}));
+    EXPECT_TRUE(psi_trigger_unprivileged_ok({140'000, 2'000'000}));
+    EXPECT_TRUE(psi_trigger_unprivileged_ok({140'000, 4'000'000}));
+    EXPECT_FALSE(psi_trigger_unprivileged_ok({140'000, 3'000'000}));
+}
+
+TEST(PsiTrigger, UnprivilegedFallbackRoundsTheWindowUpAndScalesTheStall) {
+    auto f = psi_trigger_unprivileged_fallback({70'000, 1'000'000});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->stall_usec, 140'000u);
+    EXPECT_EQ(f->window_usec, 2'000'000u);
+    f = psi_trigger_unprivileged_fallback({500'000, 2'500'000});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->window_usec, 4'000'000u);
+    EXPECT_EQ(f->stall_usec, 800'000u);
+    EXPECT_FALSE(psi_trigger_unprivileged_fallback({140'000, 2'000'000}));  // already fine
+    f = psi_trigger_unprivileged_fallback({100'000, 9'500'000});            // up to the 10 s limit
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->window_usec, 10'000'000u);
+}
+
+TEST(PsiTrigger, FailuresSayWhyAndThatFragtunedPolls) {
+    const PsiTriggerSpec one{70'000, 1'000'000}, two{140'000, 2'000'000};
+    EXPECT_EQ(psi_trigger_failure("/proc/pressure/memory", ENOENT, one),
+              "PSI trigger 'some 70000 1000000' on /proc/pressure/memory: the file does not exist "
+              "(a kernel without CONFIG_PSI, or booted with psi=0); polling instead");
+    EXPECT_NE(psi_trigger_failure("/sys/fs/cgroup/a.slice/memory.pressure", ENOENT, one)
+                  .find("not a cgroup v2 directory"),
+              std::string::npos);
+    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EPERM, one)
+                  .find("without CAP_SYS_RESOURCE the window must be a multiple of 2s, and "
+                        "psi_trigger_window is 1s"),
+              std::string::npos);
+    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EPERM, two).find("before 6.5"),
+              std::string::npos);
+    EXPECT_EQ(psi_trigger_failure("/proc/pressure/memory", EINVAL, one),
+              "PSI trigger 'some 70000 1000000' on /proc/pressure/memory: the kernel refused the "
+              "trigger: without CAP_SYS_RESOURCE the window must be a multiple of 2s, and "
+              "psi_trigger_window is 1s (or a kernel older than 5.2); polling instead");
+    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EINVAL, two).find("older than 5.2"),
+              std::string::npos);
+    EXPECT_NE(psi_trigger_failure("/proc/pressure/memory", EOPNOTSUPP, one).find("disabled"),
+              std::string::npos);
+    EXPECT_NE(
+        psi_trigger_failure("/sys/fs/cgroup/x/memory.pressure", EROFS, one).find("ReadWritePaths"),
+        std::string::npos);
+}
+
+// The fd side through KernelFs: rooted like every path, the text written in one write(), the fd
+// kept open; errors keep errno.
+TEST(PsiTrigger, OpenTriggerWritesTheTextUnderTheRoot) {
+    char tmpl[] = "/tmp/fragtune-psi-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path root = tmpl;
+    std::filesystem::create_directories(root / "proc/pressure");
+    std::ofstream(root / "proc/pressure/memory") << "";
+    KernelFs fs(root);
+    const std::string text = psi_trigger_text({70'000, 1'000'000});
+    auto fd = fs.open_trigger("/proc/pressure/memory", text);
+    ASSERT_TRUE(fd.ok()) << fd.error().describe();
+    EXPECT_GE(fd->get(), 0);
+    std::ifstream in(root / "proc/pressure/memory", std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+
+    auto absent = fs.open_trigger("/sys/fs/cgroup/gone/memory.pressure", text);
+    ASSERT_FALSE(absent.ok());
+    EXPECT_EQ(absent.error().sys_errno, ENOENT);
+    EXPECT_NE(absent.error().message.find("/sys/fs/cgroup/gone/memory.pressure"),
+              std::string::npos);
+    EXPECT_FALSE(fs.open_trigger("/proc/../etc/passwd", text).ok());  // never outside the root
+    std::filesystem::remove_all(root);
+}
+
+}  // namespace
