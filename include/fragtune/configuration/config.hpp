@@ -77,6 +77,9 @@ struct MinFreePolicy {
     // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in
     // 2-3 steps, so raise + decay fit in the hourly change cap (decays count as changes).
     int64_t decay_step_kib = 16384;
+    // Anticipation (anticipation.hpp): the reserve that ended atomic failures (rule learned-reserve)
+    // is held for this long, then decays by decay_step_kib per decay interval. 0: off.
+    uint64_t learned_hold_usec = 21'600'000'000;
 };
 struct WatermarkPolicy {
     int64_t raise_step = 20;                // additive, in 1/10000 of memory
@@ -88,6 +91,15 @@ struct WatermarkPolicy {
     // this long (without stalls): a workload that needs kswapd keeps it busy, and lowering on "kswapd
     // busy" alone would bring the stalls straight back (raise/lower flapping).
     uint64_t stall_memory_usec = 3'600'000'000;
+    // Anticipation (anticipation.hpp). learned-headroom: after an episode (direct reclaim, PSI, a
+    // min-watermark dip) the scale factor whose low..min gap covers what the episode needed, times
+    // learned_margin, is set in one step and held for learned_hold_usec (0: learning off), then
+    // decays by decay_step per decay interval. predict-low: free memory falling towards low (least
+    // squares over predict_window_usec) faster than kswapd can refill the gap raises it early.
+    uint64_t learned_hold_usec = 21'600'000'000;
+    double learned_margin = 1.25;
+    bool predict = true;
+    uint64_t predict_window_usec = 20'000'000;
 };
 struct CompactionPolicy {
     int64_t raise_step = 20;
@@ -103,6 +115,11 @@ struct CompactionPolicy {
     // After compaction was found futile, fragmentation does not raise proactiveness (nor kick) for this
     // long: compaction that cannot move pages only burns CPU, and without this the knob would oscillate.
     uint64_t futile_backoff_usec = 600'000'000;
+    // Anticipation (rule predict-fragmentation): free blocks of the highest target order trending to
+    // zero within predict_horizon_usec (least squares over the watermark policy's predict window)
+    // raise proactiveness before an allocation has to stall.
+    bool predict = true;
+    uint64_t predict_horizon_usec = 30'000'000;
 };
 struct VfsCachePolicy {
     int64_t raise_step = 50;

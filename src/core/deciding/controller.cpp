@@ -534,6 +534,51 @@ std::optional<Proposal> policy_swappiness(const Tick& t, int64_t cur) {
     return decay_proposal(t, k, cur, p.decay_step, "refaults and swap-ins low");
 }
 
+// ---- anticipation hook (issue #13) --------------------------------------------------------------
+// Learned headroom and trend prediction (anticipation.hpp) on top of a knob policy's own proposal:
+// a higher anticipated target replaces it, and no decay or lower goes under the learnt floor. At
+// merge time this moves into the knob modules (min_free_kbytes, watermark_scale_factor,
+// compaction_proactiveness).
+std::optional<Proposal> anticipation_hook(const Tick& t, Knob k, int64_t cur,
+                                          std::optional<Proposal> p) {
+    const auto& a = t.next.anticipation;
+    const int64_t baseline = t.next.knob(k).baseline;
+    std::optional<Anticipation> ahead;
+    if (k == Knob::watermark_scale_factor)
+        ahead = anticipate_watermark(t.sample, a, t.config, cur, baseline);
+    else if (k == Knob::min_free_kbytes)
+        ahead = anticipate_min_free(t.sample, a, t.config, cur, baseline);
+    else if (k == Knob::compaction_proactiveness) {
+        const uint64_t futile_at = t.state.last_compaction_futile_usec;
+        if (futile_at == 0 || t.now - futile_at >= t.config.compaction.futile_backoff_usec)
+            ahead = anticipate_compaction(t.sample, a, t.config, cur);
+        if (ahead && t.sample.signals.max_fragmentation_score > 0)  // as the fragmentation rule
+            ahead->target = std::max(
+                ahead->target,
+                std::min<int64_t>(proactiveness_for_score(t.sample.profile,
+                                                          t.sample.signals.max_fragmentation_score),
+                                  100) +
+                    10);
+    }
+    const bool raising = p && p->action == Action::raise;
+    if (ahead && ahead->target > cur && (!raising || ahead->target > p->target)) {
+        if (k != Knob::compaction_proactiveness) mark_not_calm(t, k);
+        return Proposal{Action::raise, ahead->target, ahead->rule, ahead->reason};
+    }
+    if (p && (p->action == Action::decay || p->action == Action::lower)) {
+        if (auto floor = anticipation_floor(k, a, t.config, t.now, baseline)) {
+            if (*floor >= cur) {
+                t.next.knob(k).last_reason =
+                    fmt::format("holding at {}: learnt ({})", cur,
+                                k == Knob::min_free_kbytes ? a.min_free.why : a.watermark.why);
+                return std::nullopt;
+            }
+            p->target = std::max(p->target, *floor);
+        }
+    }
+    return p;
+}
+
 // ---- guards -------------------------------------------------------------------------------------
 
 struct SafetyView {
@@ -1014,6 +1059,8 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
         static_cast<uint8_t>((state.atomic_failure_history << 1) |
                              (atomic_failures(s, config.min_free.max_failure_order) > 0 ? 1 : 0));
     const uint64_t managed_now = managed_pages_total(sample.zoneinfo);
+    // anticipation (#13): episodes, learnt values and trend buffers, before any policy reads them
+    step.next.anticipation = update_anticipation(sample, state.anticipation, config);
 
     for (const auto& spec_row : kTunables) {
         const Knob k = spec_row.knob;
@@ -1070,13 +1117,14 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
         std::optional<Proposal> p;
         switch (k) {
             case Knob::min_free_kbytes:
-                p = policy_min_free(t, cur);
+                p = anticipation_hook(t, k, cur, policy_min_free(t, cur));  // #13
                 break;
             case Knob::watermark_scale_factor:
-                p = policy_watermark(t, cur);
+                p = anticipation_hook(t, k, cur, policy_watermark(t, cur));  // #13
                 break;
             case Knob::compaction_proactiveness:
-                p = policy_compaction(t, cur, want_kick, kick_why);
+                p = anticipation_hook(t, k, cur,
+                                      policy_compaction(t, cur, want_kick, kick_why));  // #13
                 break;
             case Knob::vfs_cache_pressure:
                 p = policy_vfs_cache(t, cur);

@@ -72,6 +72,15 @@ struct Loop {
             if (l.d.knob == knob && l.d.apply && l.d.old_value != l.d.new_value) out.push_back(l);
         return out;
     }
+    // The reactive rules alone, as before issue #13: no learned headroom, no prediction. The
+    // scenarios that prove those rules use this; anticipation has its own scenarios below.
+    Loop& reactive_only() {
+        config.watermark.learned_hold_usec = 0;
+        config.watermark.predict = false;
+        config.min_free.learned_hold_usec = 0;
+        config.compaction.predict = false;
+        return *this;
+    }
     int count(Knob knob, Action a) const {
         int n = 0;
         for (const auto& l : log) n += l.d.knob == knob && l.d.action == a;
@@ -121,6 +130,7 @@ void atomic_workload(int tick, model::Workload& w) {
 
 TEST(ClosedLoop, AtomicFailureBurstStopsAndDecaysToBaseline) {
     Loop loop;
+    loop.reactive_only();
     const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
     std::vector<uint32_t> failures;
     std::vector<int64_t> min_free;
@@ -172,6 +182,7 @@ TEST(ClosedLoop, AtomicFailureBurstStopsAndDecaysToBaseline) {
 
 TEST(ClosedLoop, DirectReclaimStallsRaiseScaleFactorThenItReturns) {
     Loop loop;
+    loop.reactive_only();
     const int burst_until = 200;
     std::vector<double> stalls;
     int64_t peak = 10;
@@ -229,6 +240,7 @@ TEST(ClosedLoop, FragmentationRaisesProactivenessBeforeBlocksRunOutAndFutilityBa
     }
 
     Loop loop;
+    loop.reactive_only();
     std::vector<int64_t> pro;
     std::vector<uint64_t> blocks;
     uint64_t stalls = 0;
@@ -369,6 +381,7 @@ TEST(ClosedLoop, SwappinessFollowsRefaultsWithSwapAndIsLeftAloneWithout) {
 
 TEST(ClosedLoop, NoisySteadyStateForADayStaysPut) {
     Loop loop;
+    loop.reactive_only();
     model::Lcg rng(42);
     const int ticks = 24 * 1800;
     std::map<int, int> per_hour;  // all knobs together
