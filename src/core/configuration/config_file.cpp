@@ -182,6 +182,13 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                     .allow_int_kib = true,
                     .field = &field<&Config::min_free, &MinFreePolicy::decay_step_kib>,
                     .doc = "additive step back towards the baseline"});
+            policy({.key = "learned_hold",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 0,
+                    .max = 7 * kUsecPerDay,
+                    .field = &field<&Config::min_free, &MinFreePolicy::learned_hold_usec>,
+                    .doc = "the reserve that ended atomic failures is held this long (0: off)"});
             break;
         case Knob::watermark_scale_factor:
             policy({.key = "raise_step",
@@ -228,6 +235,30 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                     .doc =
                         "after direct-reclaim stalls, not lowered below the value that ended them "
                         "for this long"});
+            policy({.key = "learned_hold",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = 0,
+                    .max = 7 * kUsecPerDay,
+                    .field = &field<&Config::watermark, &WatermarkPolicy::learned_hold_usec>,
+                    .doc = "the headroom learnt from an episode is held this long (0: off)"});
+            policy({.key = "learned_margin",
+                    .kind = ValueKind::number,
+                    .min = 1,
+                    .max = 10,
+                    .field = &field<&Config::watermark, &WatermarkPolicy::learned_margin>,
+                    .doc = "factor on the headroom an episode needed"});
+            policy({.key = "predict",
+                    .kind = ValueKind::boolean,
+                    .field = &field<&Config::watermark, &WatermarkPolicy::predict>,
+                    .doc = "raise before free memory reaches low when kswapd cannot keep up"});
+            policy({.key = "predict_window",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = kUsecPerSec,
+                    .max = kUsecPerHour,
+                    .field = &field<&Config::watermark, &WatermarkPolicy::predict_window_usec>,
+                    .doc = "samples of this age or younger make the least-squares trends"});
             break;
         case Knob::compaction_proactiveness:
             policy({.key = "raise_step",
@@ -301,6 +332,17 @@ void add_knob_rows(std::vector<ConfigKey>& rows) {
                     .max = kUsecPerDay,
                     .field = &field<&Config::compaction, &CompactionPolicy::futile_backoff_usec>,
                     .doc = "after futile compaction, no raise or kick for this long"});
+            policy({.key = "predict",
+                    .kind = ValueKind::boolean,
+                    .field = &field<&Config::compaction, &CompactionPolicy::predict>,
+                    .doc = "raise when target-order free blocks trend to zero"});
+            policy({.key = "predict_horizon",
+                    .kind = ValueKind::duration,
+                    .unit = "usec",
+                    .min = kUsecPerSec,
+                    .max = kUsecPerHour,
+                    .field = &field<&Config::compaction, &CompactionPolicy::predict_horizon_usec>,
+                    .doc = "raise when the blocks' trend reaches zero within this time"});
             break;
         case Knob::vfs_cache_pressure:
             policy({.key = "raise_step",

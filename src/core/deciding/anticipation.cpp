@@ -218,7 +218,12 @@ AnticipationState update_anticipation(const Sample& sample, const AnticipationSt
     ep.direct_pages += direct;
     const double alloc = std::max(0.0, prev_free - free_now) + steal_kswapd + direct;
     ep.alloc_pages_per_sec = std::max(ep.alloc_pages_per_sec, alloc / dt);
-    const double uncovered = std::max(0.0, alloc - state.kswapd_pages_per_sec * dt);
+    // Free memory above high is surplus, not headroom the gap could have provided: only the fall
+    // below high counts, against kswapd's best rate (this tick's included).
+    const double high = static_cast<double>(s.high_pages);
+    const double fall_below_high = std::max(0.0, std::min(prev_free, high) - free_now);
+    const double uncovered =
+        std::max(0.0, fall_below_high + steal_kswapd + direct - n.kswapd_pages_per_sec * dt);
     ep.uncovered_pages += uncovered;
     ep.atomic_failed_pages += atomic_pages;
     // The worst single tick, not the sum: under sustained trouble a sum grows without bound, while
@@ -243,9 +248,8 @@ AnticipationState update_anticipation(const Sample& sample, const AnticipationSt
                         "MiB/s; a low..min gap of {:.0f} MiB (x{:.2f}) covers it",
                         ep.cause, secs(static_cast<double>(now - ep.start_usec) / 1e6),
                         mib(sample, ep.below_low_pages), mib(sample, ep.direct_pages),
-                        mib(sample, ep.alloc_pages_per_sec),
-                        mib(sample, state.kswapd_pages_per_sec), mib(sample, needed),
-                        wp.learned_margin)};
+                        mib(sample, ep.alloc_pages_per_sec), mib(sample, n.kswapd_pages_per_sec),
+                        mib(sample, needed), wp.learned_margin)};
     }
     if (atomic_pages > 0 && config.min_free.learned_hold_usec > 0) {
         // An atomic allocation may dig 5/8 of min (mm/page_alloc.c: __GFP_HIGH half, then

@@ -560,6 +560,10 @@ std::optional<Proposal> anticipation_hook(const Tick& t, Knob k, int64_t cur,
                                   100) +
                     10);
     }
+    if (ahead) {  // a learnt value may exceed what the bounds allow now: ask for the bound only
+        const int64_t max = effective_bounds(k, t.next.knob(k), t.config, t.sample).max;
+        if (ahead->target > max) ahead->target = max;
+    }
     const bool raising = p && p->action == Action::raise;
     if (ahead && ahead->target > cur && (!raising || ahead->target > p->target)) {
         if (k != Knob::compaction_proactiveness) mark_not_calm(t, k);
