@@ -109,7 +109,7 @@ test-systemd: test-package
 	tests/systemd/run-container-check --deb $(DEB_OUT)/fragtune_*_$$(dpkg --print-architecture).deb
 
 # Benchmarks on the live kernel (needs root; see bench/README.md): the Google Benchmark programs,
-# bench/fragbench (~4 min; interleaved trials, restores every sysctl) and bench/overhead (2 min). Both
+# bench/fragbench (~25 min: the bursts scenario, five arms; restores every sysctl) and bench/overhead (2 min). Both
 # scripts write their latest table into bench/README.md.
 bench: deps
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox earlyoom"

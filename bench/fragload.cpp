@@ -223,7 +223,9 @@ const std::vector<std::string> kCounters = {"compact_stall",
                                             "pgsteal_direct",
                                             "thp_fault_alloc",
                                             "thp_fault_fallback",
-                                            "kswapd_low_wmark_hit_quickly"};
+                                            "kswapd_low_wmark_hit_quickly",
+                                            "workingset_refault_file",
+                                            "workingset_refault_anon"};
 
 json counter_deltas(const std::map<std::string, int64_t>& before,
                     const std::map<std::string, int64_t>& after) {
@@ -243,6 +245,9 @@ struct RunArgs {
     uint64_t probe_mib = 0;
     uint64_t pipe_mib = 0;  // pipes scenario: unmovable memory held in pipe buffers
     std::string out;
+    // Created once the memory is fragmented (before the gap): fragbench's bursts scenario runs the
+    // kernel's own high-order probe (nr_hugepages) in that gap.
+    std::string mark;
 };
 
 char* map_region(uint64_t bytes, int advice) {
@@ -347,6 +352,7 @@ int cmd_run(const RunArgs& a) {
     r["fill_sec"] = static_cast<double>(t_filled - t0) / 1e6;
     r["fragment_sec"] = static_cast<double>(t_fragmented - t_filled) / 1e6;
     r["after_fragment"] = snapshot();
+    if (!a.mark.empty()) std::ofstream(a.mark) << "fragmented\n";
 
     // The gap: nothing of ours runs; a tuner (or nothing) reacts. Kept well under the ~30 s after
     // which idle-memory reclaim (DAMON) on some VMs starts paging out what we hold.
@@ -687,7 +693,7 @@ uint64_t to_u64(const char* flag, const char* v) {
 void usage() {
     std::fprintf(stderr,
                  "usage: fragload run --scenario cheese|pipes --fill-mib N --probe-mib P "
-                 "[--gap-sec S] [--keep-every K] [--pipe-mib M] --out FILE\n"
+                 "[--gap-sec S] [--keep-every K] [--pipe-mib M] [--mark FILE] --out FILE\n"
                  "       fragload hold --mib N\n"
                  "       fragload sample [--interval-ms MS] --out FILE\n"
                  "       fragload report --dir DIR [--json FILE]\n");
@@ -727,6 +733,8 @@ int main(int argc, char** argv) {
             interval_ms = to_u64(argv[i - 1], v);
         else if (flag == "--out")
             out = v;
+        else if (flag == "--mark")
+            run.mark = v;
         else if (flag == "--dir")
             dir = v;
         else if (flag == "--json")

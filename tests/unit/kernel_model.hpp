@@ -311,7 +311,8 @@ class Kernel {
             kswapd_awake_ = true;
         }
         if (kswapd_awake_) {
-            double got = reclaim(std::min(kKswapdPagesPerSec * kSubSec, marks_.high - free_ + 1));
+            double got = reclaim(
+                std::max(0.0, std::min(kKswapdPagesPerSec * kSubSec, marks_.high - free_ + 1)));
             count("pgscan_kswapd", 1.2 * got);
             count("pgsteal_kswapd", got);
             if (free_ >= marks_.high || got <= 0) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fragtune/configuration/config.hpp"
+#include "fragtune/deciding/anticipation.hpp"
 #include "fragtune/deciding/watermarks.hpp"
 #include "fragtune/knobs/tunables.hpp"
 #include "fragtune/sensing/parsers.hpp"
@@ -72,6 +73,8 @@ struct ControllerState {
                                           // falling
     int64_t wsf_relief_value = 0;      // watermark_scale_factor that last answered direct reclaim
     uint64_t wsf_last_stall_usec = 0;  // last tick with direct-reclaim stalls (0: never)
+    // Learned headroom and trend buffers (anticipation.hpp), updated first in every decide().
+    AnticipationState anticipation;
 
     KnobState& knob(Knob k) { return knobs[index(k)]; }
     const KnobState& knob(Knob k) const { return knobs[index(k)]; }

@@ -27,6 +27,11 @@ struct CompactionPolicy {
     // After compaction was found futile, fragmentation does not raise proactiveness (nor kick) for this
     // long: compaction that cannot move pages only burns CPU, and without this the knob would oscillate.
     uint64_t futile_backoff_usec = 600'000'000;
+    // Anticipation (rule predict-fragmentation): free blocks of the highest target order trending to
+    // zero within predict_horizon_usec (least squares over the watermark policy's predict window)
+    // raise proactiveness before an allocation has to stall.
+    bool predict = true;
+    uint64_t predict_horizon_usec = 30'000'000;
 };
 
 namespace knobs::compaction_proactiveness {

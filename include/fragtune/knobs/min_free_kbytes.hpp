@@ -14,8 +14,8 @@ namespace fragtune {
 
 // Thresholds of the min_free_kbytes policy (doc/policies.md); each pair is (raise, relax).
 struct MinFreePolicy {
-    double raise_factor = 1.5;   // multiplicative raise on trouble
-    int max_failure_order = 3;   // atomic failures up to this order count as reserve starvation
+    double raise_factor = 1.5;  // multiplicative raise on trouble
+    int max_failure_order = 3;  // atomic failures up to this order count as reserve starvation
     // A zone at or below its min watermark in this many of the 8 equal slots of min_dip_window
     // (the key keeps its old name: with the old fixed 2 s tick a slot was a tick).
     uint32_t min_dip_ticks = 2;
@@ -25,6 +25,9 @@ struct MinFreePolicy {
     // Additive decay step, KiB. Default 16384: one x1.5 raise of a typical 64-90 MiB reserve decays in
     // 2-3 steps, so raise + decay fit in the hourly change cap (decays count as changes).
     int64_t decay_step_kib = 16384;
+    // Anticipation (anticipation.hpp): the reserve that ended atomic failures (rule learned-reserve)
+    // is held for this long, then decays by decay_step_kib per decay interval. 0: off.
+    uint64_t learned_hold_usec = 21'600'000'000;
 };
 
 namespace knobs::min_free_kbytes {

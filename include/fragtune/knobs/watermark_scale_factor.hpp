@@ -23,6 +23,15 @@ struct WatermarkPolicy {
     // this long (without stalls): a workload that needs kswapd keeps it busy, and lowering on "kswapd
     // busy" alone would bring the stalls straight back (raise/lower flapping).
     uint64_t stall_memory_usec = 3'600'000'000;
+    // Anticipation (anticipation.hpp). learned-headroom: after an episode (direct reclaim, PSI, a
+    // min-watermark dip) the scale factor whose low..min gap covers what the episode needed, times
+    // learned_margin, is set in one step and held for learned_hold_usec (0: learning off), then
+    // decays by decay_step per decay interval. predict-low: free memory falling towards low (least
+    // squares over predict_window_usec) faster than kswapd can refill the gap raises it early.
+    uint64_t learned_hold_usec = 21'600'000'000;
+    double learned_margin = 1.25;
+    bool predict = true;
+    uint64_t predict_window_usec = 20'000'000;
 };
 
 namespace knobs::watermark_scale_factor {

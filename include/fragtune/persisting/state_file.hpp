@@ -72,6 +72,12 @@ struct PersistedKnob {
     // tuning.
     KnobStatus status = KnobStatus::tuning;
     std::string status_reason;
+    // watermark_scale_factor and min_free_kbytes: the value anticipation learnt (anticipation.hpp)
+    // and how long ago, so that a restart keeps both the value and the rest of its hold. The time
+    // the daemon is down does not count. Absent in files written before issue #13.
+    std::optional<int64_t> learned;
+    uint64_t learned_age_usec = 0;
+    std::string learned_why;
 
     friend bool operator==(const PersistedKnob&, const PersistedKnob&) = default;
 };

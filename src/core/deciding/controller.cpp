@@ -154,6 +154,8 @@ Step decide(const Sample& sample, const ControllerState& state, const Config& co
              sample.mono_usec - step.next.last_atomic_failure_usec >= dip_window)
         step.next.last_atomic_failure_usec = 0;
     const uint64_t managed_now = managed_pages_total(sample.zoneinfo);
+    // Anticipation: episodes, learnt values and trend buffers, before any policy reads them.
+    step.next.anticipation = update_anticipation(sample, state.anticipation, config);
 
     for (const auto& m : kKnobModules) {
         const Knob k = m.spec.knob;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "fragtune/configuration/key_rows.hpp"
+#include "fragtune/deciding/anticipation_hook.hpp"
 #include "fragtune/deciding/tick.hpp"
 #include "fragtune/deciding/watermarks.hpp"
 #include "fragtune/knobs/tunables.hpp"
@@ -97,6 +98,17 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section) {
             .max = kUsecPerDay,
             .field = &field<&Config::compaction, &CompactionPolicy::futile_backoff_usec>,
             .doc = "after futile compaction, no raise or kick for this long"});
+    policy({.key = "predict",
+            .kind = ValueKind::boolean,
+            .field = &field<&Config::compaction, &CompactionPolicy::predict>,
+            .doc = "raise when target-order free blocks trend to zero"});
+    policy({.key = "predict_horizon",
+            .kind = ValueKind::duration,
+            .unit = "usec",
+            .min = kUsecPerSec,
+            .max = kUsecPerHour,
+            .field = &field<&Config::compaction, &CompactionPolicy::predict_horizon_usec>,
+            .doc = "raise when the blocks' trend reaches zero within this time"});
 }
 #pragma GCC diagnostic pop
 
@@ -137,7 +149,8 @@ std::optional<Decision> kick(const Tick& t, int64_t cur, const std::string& frag
 
 }  // namespace
 
-std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+namespace {
+std::optional<Proposal> propose_reactive(const Tick& t, int64_t cur) {
     const auto& p = t.config.compaction;
     const Signals& s = t.sample.signals;
     const Knob k = Knob::compaction_proactiveness;
@@ -231,6 +244,12 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
     }
     return decay_proposal(t, k, cur, p.decay_step,
                           fmt::format("{} < {}/1000", frag.text, p.unusable_relax_permille));
+}
+}  // namespace
+
+// The reactive rules above, then anticipation (deciding/anticipation_hook.hpp) on top.
+std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+    return anticipate(t, Knob::compaction_proactiveness, cur, propose_reactive(t, cur));
 }
 
 // Kernels without proactive compaction: optional one-shot compaction when high-order availability

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "fragtune/configuration/key_rows.hpp"
+#include "fragtune/deciding/anticipation_hook.hpp"
 #include "fragtune/deciding/tick.hpp"
 #include "fragtune/deciding/watermarks.hpp"
 #include "fragtune/knobs/tunables.hpp"
@@ -76,6 +77,13 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section) {
             .allow_int_kib = true,
             .field = &field<&Config::min_free, &MinFreePolicy::decay_step_kib>,
             .doc = "additive step back towards the baseline"});
+    policy({.key = "learned_hold",
+            .kind = ValueKind::duration,
+            .unit = "usec",
+            .min = 0,
+            .max = 7 * kUsecPerDay,
+            .field = &field<&Config::min_free, &MinFreePolicy::learned_hold_usec>,
+            .doc = "the reserve that ended atomic failures is held this long (0: off)"});
 }
 #pragma GCC diagnostic pop
 
@@ -118,7 +126,8 @@ int64_t cap_kib(const Tick& t) {
 
 }  // namespace
 
-std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+namespace {
+std::optional<Proposal> propose_reactive(const Tick& t, int64_t cur) {
     const auto& p = t.config.min_free;
     const Signals& s = t.sample.signals;
     const Knob k = Knob::min_free_kbytes;
@@ -181,6 +190,12 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
         return Proposal{Action::raise, target, rule, reason};
     }
     return decay_proposal(t, k, cur, p.decay_step_kib, "no atomic failures, no min-watermark dips");
+}
+}  // namespace
+
+// The reactive rules above, then anticipation (deciding/anticipation_hook.hpp) on top.
+std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+    return anticipate(t, Knob::min_free_kbytes, cur, propose_reactive(t, cur));
 }
 
 void shape_bounds(Range& r, const KnobState& ks, const Config& config, const Sample& sample) {

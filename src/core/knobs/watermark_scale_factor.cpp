@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "fragtune/configuration/key_rows.hpp"
+#include "fragtune/deciding/anticipation_hook.hpp"
 #include "fragtune/deciding/tick.hpp"
 #include "fragtune/deciding/watermarks.hpp"
 #include "fragtune/knobs/tunables.hpp"
@@ -76,10 +77,35 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section) {
             .field = &field<&Config::watermark, &WatermarkPolicy::stall_memory_usec>,
             .doc = "after direct-reclaim stalls, not lowered below the value that ended them "
                    "for this long"});
+    policy({.key = "learned_hold",
+            .kind = ValueKind::duration,
+            .unit = "usec",
+            .min = 0,
+            .max = 7 * kUsecPerDay,
+            .field = &field<&Config::watermark, &WatermarkPolicy::learned_hold_usec>,
+            .doc = "the headroom learnt from an episode is held this long (0: off)"});
+    policy({.key = "learned_margin",
+            .kind = ValueKind::number,
+            .min = 1,
+            .max = 10,
+            .field = &field<&Config::watermark, &WatermarkPolicy::learned_margin>,
+            .doc = "factor on the headroom an episode needed"});
+    policy({.key = "predict",
+            .kind = ValueKind::boolean,
+            .field = &field<&Config::watermark, &WatermarkPolicy::predict>,
+            .doc = "raise before free memory reaches low when kswapd cannot keep up"});
+    policy({.key = "predict_window",
+            .kind = ValueKind::duration,
+            .unit = "usec",
+            .min = kUsecPerSec,
+            .max = kUsecPerHour,
+            .field = &field<&Config::watermark, &WatermarkPolicy::predict_window_usec>,
+            .doc = "samples of this age or younger make the least-squares trends"});
 }
 #pragma GCC diagnostic pop
 
-std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+namespace {
+std::optional<Proposal> propose_reactive(const Tick& t, int64_t cur) {
     const auto& p = t.config.watermark;
     const Signals& s = t.sample.signals;
     const Knob k = Knob::watermark_scale_factor;
@@ -148,6 +174,12 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
                         delta(s, "pgscan_kswapd"), secs(s.interval_usec), secs(t.now - since))};
     }
     return d;
+}
+}  // namespace
+
+// The reactive rules above, then anticipation (deciding/anticipation_hook.hpp) on top.
+std::optional<Proposal> propose(const Tick& t, int64_t cur) {
+    return anticipate(t, Knob::watermark_scale_factor, cur, propose_reactive(t, cur));
 }
 
 Range kernel_range(std::optional<KernelVersion> version) {

@@ -98,7 +98,7 @@ Result<void> parse_knob(const toml::table& t, Knob knob, std::string_view source
     // Values no kernel accepts (the widest range any supported kernel has) were not written by a
     // fragtuned: they are dropped with a warning rather than becoming absurd targets or restores.
     const Range widest{spec(knob).kernel_min, spec(knob).kernel_max};
-    for (auto key : {"original", "baseline", "last_written"}) {
+    for (auto key : {"original", "baseline", "last_written", "learned"}) {
         auto v = knob_int(t, key, name, source);
         if (!v) return v.error();
         if (*v && !widest.contains(**v)) {
@@ -113,8 +113,17 @@ Result<void> parse_knob(const toml::table& t, Knob knob, std::string_view source
         if (std::string_view(key) == "original") out.original = *v;
         if (std::string_view(key) == "baseline") out.baseline = *v;
         if (std::string_view(key) == "last_written") out.last_written = *v;
+        if (std::string_view(key) == "learned") out.learned = *v;
     }
-    for (auto key : {"status", "status_reason"}) {
+    if (auto age = knob_int(t, "learned_age_usec", name, source); !age) {
+        return age.error();
+    } else if (*age) {
+        if (**age < 0)
+            warnings.push_back(fmt::format("{}: knobs.{}.learned_age_usec = {} is negative: 0 used",
+                                           where(source, *t.get("learned_age_usec")), name, **age));
+        out.learned_age_usec = static_cast<uint64_t>(std::max<int64_t>(**age, 0));
+    }
+    for (auto key : {"status", "status_reason", "learned_why"}) {
         const toml::node* n = t.get(key);
         if (n == nullptr) continue;
         const auto* s = n->as_string();
@@ -123,6 +132,10 @@ Result<void> parse_knob(const toml::table& t, Knob knob, std::string_view source
                                           where(source, *n), name, key, type_name(*n)));
         if (std::string_view(key) == "status_reason") {
             out.status_reason = s->get();
+            continue;
+        }
+        if (std::string_view(key) == "learned_why") {
+            out.learned_why = s->get();
             continue;
         }
         auto st = status_from_key(s->get());
@@ -135,7 +148,8 @@ Result<void> parse_knob(const toml::table& t, Knob knob, std::string_view source
     for (const auto& [k, v] : t) {
         const std::string_view ks = k.str();
         if (ks != "original" && ks != "baseline" && ks != "last_written" && ks != "status" &&
-            ks != "status_reason")
+            ks != "status_reason" && ks != "learned" && ks != "learned_age_usec" &&
+            ks != "learned_why")
             warnings.push_back(
                 fmt::format("{}: knobs.{}.{} is unknown: ignored", where(source, v), name, ks));
     }
@@ -359,6 +373,11 @@ std::string render_state(const PersistedState& state, std::size_t max_bytes) {
         kt.insert("status", std::string(status_key(s)));
         if (persists(s) && !pk.status_reason.empty())
             kt.insert("status_reason", state_text(pk.status_reason));
+        if (pk.learned) {
+            kt.insert("learned", *pk.learned);
+            kt.insert("learned_age_usec", to_toml_int(pk.learned_age_usec));
+            if (!pk.learned_why.empty()) kt.insert("learned_why", state_text(pk.learned_why));
+        }
         knobs.insert(std::string(t.name), std::move(kt));
     }
     doc.insert("knobs", std::move(knobs));
@@ -476,6 +495,16 @@ PersistedState snapshot_state(const ControllerState& state,
             pk.status = ks.status;
             pk.status_reason = ks.status_reason;
         }
+        const LearnedValue* lv = t.knob == Knob::watermark_scale_factor
+                                     ? &state.anticipation.watermark
+                                 : t.knob == Knob::min_free_kbytes ? &state.anticipation.min_free
+                                                                   : nullptr;
+        if (lv && lv->value > 0) {
+            pk.learned = lv->value;
+            const uint64_t now = state.anticipation.now_usec;
+            pk.learned_age_usec = now > lv->at_usec ? now - lv->at_usec : 0;
+            pk.learned_why = lv->why;
+        }
     }
     const std::size_t skip = history.size() > max_history ? history.size() - max_history : 0;
     out.history.assign(history.begin() + static_cast<std::ptrdiff_t>(skip), history.end());
@@ -500,6 +529,17 @@ void adopt_persisted(ControllerState& state, const PersistedState& persisted) {
             (ks.status == KnobStatus::tuning || ks.status == KnobStatus::failed)) {
             ks.status = pk.status;
             ks.status_reason = pk.status_reason;
+        }
+        // What anticipation learnt, with the rest of its hold: learnt `age` before this start (at
+        // most since boot: the monotonic clock starts there).
+        LearnedValue* lv = t.knob == Knob::watermark_scale_factor ? &state.anticipation.watermark
+                           : t.knob == Knob::min_free_kbytes      ? &state.anticipation.min_free
+                                                                  : nullptr;
+        if (lv && pk.learned && *pk.learned > 0) {
+            const uint64_t start = state.start_usec;
+            *lv = LearnedValue{*pk.learned,
+                               start > pk.learned_age_usec ? start - pk.learned_age_usec : 0,
+                               pk.learned_why};
         }
     }
 }

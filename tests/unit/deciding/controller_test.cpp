@@ -386,6 +386,8 @@ TEST(Controller, KswapdLowWatermarkHitQuicklyRaises) {
 TEST(Controller, MinFreeHoldsWhileTroubleLastsThenDecaysToBaselineNeverBelow) {
     Sample s = calm_sample(10 * kSec);
     Config c;
+    c.min_free.learned_hold_usec =
+        0;  // the reactive rules alone; learned-reserve: anticipation_test
     auto st = initial_state(s, c);
     s.signals.atomic_failures_by_order = {{1, 1}};
     auto step = decide(s, st, c);

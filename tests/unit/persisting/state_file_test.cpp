@@ -33,6 +33,11 @@ PersistedState sample_state() {
     mf.original = 67584;
     mf.baseline = 67584;
     mf.last_written = 101376;
+    auto& wsf = st.knob(Knob::watermark_scale_factor);
+    wsf.original = 10;
+    wsf.learned = 120;
+    wsf.learned_age_usec = 1800000000;
+    wsf.learned_why = "direct-reclaim episode of 6.0 s: ...";
     auto& sw = st.knob(Knob::swappiness);
     sw.original = 60;
     sw.baseline = 60;
@@ -594,6 +599,54 @@ TEST(StateFileBridge, ARestartKeepsTheKernelsUserMinFreeKbytes) {
     ControllerState fresh;
     adopt_persisted(fresh, PersistedState{});
     EXPECT_FALSE(fresh.user_min_free_kbytes);
+}
+
+TEST(StateFileBridge, ARestartKeepsWhatAnticipationLearntAndTheRestOfItsHold) {
+    // Learnt 30 min before the save, at mono 10000 s.
+    ControllerState before;
+    before.anticipation.now_usec = 10000000000;
+    before.anticipation.watermark = {140, 8200000000, "direct-reclaim episode"};
+    before.anticipation.min_free = {101376, 9000000000, "atomic failures"};
+    PersistedState saved = snapshot_state(before, {}, PersistedState{});
+    EXPECT_EQ(saved.knob(Knob::watermark_scale_factor).learned, 140);
+    EXPECT_EQ(saved.knob(Knob::watermark_scale_factor).learned_age_usec, 1800000000u);
+    EXPECT_FALSE(saved.knob(Knob::swappiness).learned);
+    auto reloaded = parse_state(render_state(saved), "state.toml");
+    ASSERT_TRUE(reloaded) << reloaded.error().describe();
+
+    // Restarted 1 h after boot: learnt 30 min before this start, held for the remaining 5.5 h.
+    ControllerState after;
+    after.start_usec = 3600000000;
+    Config config;
+    adopt_persisted(after, *reloaded, config);
+    EXPECT_EQ(after.anticipation.watermark.value, 140);
+    EXPECT_EQ(after.anticipation.watermark.at_usec, 1800000000u);
+    EXPECT_EQ(after.anticipation.watermark.why, "direct-reclaim episode");
+    EXPECT_EQ(after.anticipation.min_free.value, 101376);
+    EXPECT_EQ(after.anticipation.min_free.at_usec, 2600000000u);
+    EXPECT_EQ(anticipation_floor(Knob::watermark_scale_factor, after.anticipation, config,
+                                 after.start_usec, 10),
+              140);
+    // Restarted 10 s after boot: the age is cut at the boot (the clock starts there).
+    ControllerState early;
+    early.start_usec = 10000000;
+    adopt_persisted(early, *reloaded, config);
+    EXPECT_EQ(early.anticipation.watermark.at_usec, 0u);
+}
+
+TEST(StateFile, AFileWithoutLearntValuesStillLoads) {
+    // As written before issue #13.
+    auto st = parse_state(
+        "format_version = 1\n[knobs.watermark_scale_factor]\noriginal = 10\nstatus = \"tuning\"\n",
+        "state.toml");
+    ASSERT_TRUE(st) << st.error().describe();
+    EXPECT_FALSE(st->knob(Knob::watermark_scale_factor).learned);
+    EXPECT_TRUE(st->warnings.empty());
+    auto bad = parse_state("format_version = 1\n[knobs.watermark_scale_factor]\nlearned = 99999\n",
+                           "state.toml");
+    ASSERT_TRUE(bad);
+    EXPECT_FALSE(bad->knob(Knob::watermark_scale_factor).learned) << "outside the kernel's range";
+    EXPECT_EQ(bad->warnings.size(), 1u);
 }
 
 TEST(StateFileBridge, ConfiguredBaselineWinsAndStatusesComeBackUnlessNowDisabled) {
