@@ -75,6 +75,9 @@ class KernelFile {
 
     const std::string& path() const { return path_; }
     bool is_open() const { return fd_ >= 0; }
+    // Not open and the path does not exist now: the cheap test for an optional file this kernel
+    // lacks (compaction_proactiveness before 5.9), without building read()'s error.
+    bool absent() const;
     // How often the file was (re)opened: 1 after the first successful open (for tests).
     unsigned opens() const { return opens_; }
 

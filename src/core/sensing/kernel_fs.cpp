@@ -261,6 +261,10 @@ Result<void> KernelFile::open() {
     return {};
 }
 
+bool KernelFile::absent() const {
+    return fd_ < 0 && !full_.empty() && ::access(full_.c_str(), F_OK) != 0 && errno == ENOENT;
+}
+
 Result<std::string_view> KernelFile::read() {
     if (full_.empty()) return make_error("read of a KernelFile that names no file", EBADF);
     if (fd_ >= 0 && !kernel_fs_) {
