@@ -40,6 +40,9 @@ struct SignalsConfig {
     std::vector<int> target_orders = {3, 9};  // orders whose availability compaction defends
     bool kernel_log = true;                   // follow /dev/kmsg for allocation failures
     std::string kmsg_path = "/dev/kmsg";
+    // /proc/zoneinfo (megabytes of per-CPU pagesets on a large machine) is read on trouble, near
+    // a watermark, when the watermark knobs move, and at least every this many calm ticks.
+    uint32_t zoneinfo_every = 10;  // ticks; 1 = every tick
 };
 
 // What every knob obeys. Bounds are intersected with the kernel's range; baseline is the value decayed

@@ -65,7 +65,7 @@ struct ZoneinfoPolicy {
     uint32_t every_ticks = 10;
     // PSI "some" (avg10, or the share of the last interval) at or above this is trouble: the
     // relax threshold of the rules that read watermarks.
-    double psi_some_percent = 2.0;
+    double psi_some_percent = 0.1;
     // After trouble, read fresh for this many ticks: the controller's dip and failure history
     // spans 8 ticks, and its raises must never act on stale watermarks.
     uint32_t settle_ticks = 8;

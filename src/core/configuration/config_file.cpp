@@ -462,6 +462,13 @@ std::vector<ConfigKey> build_registry() {
                     .kind = ValueKind::path,
                     .field = &field<&Config::signals, &SignalsConfig::kmsg_path>,
                     .doc = "kernel log device read when kernel_log is true"});
+    add("signals", {.key = "zoneinfo_every",
+                    .kind = ValueKind::integer,
+                    .unit = "ticks",
+                    .min = 1,
+                    .max = 1000,
+                    .field = &field<&Config::signals, &SignalsConfig::zoneinfo_every>,
+                    .doc = "calm ticks between reads of /proc/zoneinfo (1: every tick)"});
 
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (add_knob_rows<I>(rows), ...);

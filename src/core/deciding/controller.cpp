@@ -611,6 +611,14 @@ std::optional<Decision> kick(const Tick& t, int64_t cur, const std::string& frag
 // Shapes a proposal into a decision (or a refusal, or nothing) under the rules every knob obeys.
 std::optional<Decision> guard(const Tick& t, Knob k, int64_t cur, Proposal p, bool want_kick,
                               const std::string& kick_why) {
+    // The watermark knobs' raises are judged against the zones' watermarks and sizes: never on a
+    // zoneinfo read ticks ago (the Sampler reads it afresh on every trouble that proposes one).
+    if (p.action == Action::raise && !t.sample.zoneinfo_fresh &&
+        (k == Knob::min_free_kbytes || k == Knob::watermark_scale_factor))
+        return refuse(
+            t, k, cur, p.target, "stale-zoneinfo",
+            fmt::format("{}; refused: the zone watermarks are from a read {} ago", p.reason,
+                        secs(t.sample.mono_usec - t.sample.zoneinfo_mono_usec)));
     auto& ks = t.next.knob(k);
     const auto& kc = t.config.knob(k);
     const bool is_compaction = k == Knob::compaction_proactiveness;
