@@ -26,6 +26,8 @@ SamplerOptions sampler_options(const Config& c) {
     SamplerOptions o;
     o.psi_path = psi_path_for(c.signals.psi_source);
     o.signals.target_orders = c.signals.target_orders;
+    o.zoneinfo.every_ticks = c.signals.zoneinfo_every;
+    o.zoneinfo.psi_some_percent = c.watermark.psi_some_relax_percent;
     return o;
 }
 

@@ -50,6 +50,9 @@ struct SignalsConfig {
     bool psi_trigger = true;
     uint64_t psi_trigger_stall_usec = 70'000;
     uint64_t psi_trigger_window_usec = 1'000'000;
+    // /proc/zoneinfo (megabytes of per-CPU pagesets on a large machine) is read on trouble, near
+    // a watermark, when the watermark knobs move, and at least every this many calm ticks.
+    uint32_t zoneinfo_every = 10;  // ticks; 1 = every tick
 };
 
 // What every knob obeys. Bounds are intersected with the kernel's range; baseline is the value decayed

@@ -76,4 +76,9 @@ Fragmentation fragmentation(const Signals& s, const CompactionPolicy& p);
 std::optional<Decision> refuse(const Tick& t, Knob k, int64_t cur, int64_t wanted, std::string rule,
                                std::string reason);
 
+// The watermark knobs' raises are judged against the zones' watermarks and sizes: never on a
+// zoneinfo read ticks ago (the Sampler reads it afresh on every trouble that proposes one). A raise
+// on stale zoneinfo is refused ("stale-zoneinfo"); anything else passes.
+Verdict refuse_if_stale_zoneinfo(const Tick& t, Knob k, int64_t cur, const Proposal& p);
+
 }  // namespace fragtune::deciding

@@ -40,6 +40,9 @@ namespace knobs::watermark_scale_factor {
 void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section);
 // The policy of doc/policies.md for watermark_scale_factor.
 std::optional<deciding::Proposal> propose(const deciding::Tick& t, int64_t cur);
+// A raise is refused on stale zoneinfo (deciding::refuse_if_stale_zoneinfo).
+deciding::Verdict check_target(const deciding::Tick& t, int64_t cur, const deciding::Proposal& p,
+                               const Range& bounds, int64_t& target, std::string& notes);
 // The version table (max 1000 before 5.19), and where the learnt range starts (the widest).
 Range kernel_range(std::optional<KernelVersion> version);
 Range initial_range(std::optional<KernelVersion> version);
@@ -58,7 +61,7 @@ inline constexpr KnobModule kModule{
     .shape_bounds = nullptr,
     .cap_note = nullptr,
     .when_blocked = nullptr,
-    .check_target = nullptr,
+    .check_target = &check_target,
     .on_change = nullptr,
     .on_applied = nullptr,
 };

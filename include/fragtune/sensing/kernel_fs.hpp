@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,56 @@ inline constexpr ReadLimits kKernelFileLimits{64u << 20, "kernel files"};
 // The configuration, its drop-ins and sysctl.d files: text that people write.
 inline constexpr ReadLimits kConfigFileLimits{1u << 20, "configuration and sysctl.d files"};
 
+class KernelFs;
+
+// A kernel file opened once and read again every tick (KernelFs::open_file): the per-tick /proc
+// files, PSI and the knobs. Each read() is a pread() from offset 0 into a buffer the handle keeps,
+// so a steady-state read makes no path lookup, no open() and no heap allocation. The checks are
+// KernelFs::read()'s: rooted path, only regular files (or /dev/null, as empty), at most
+// limits.max_bytes, every error naming the path.
+//
+// Reopened by path, with those checks again, when the open file is gone: a read failing with
+// ENOENT, ESTALE or ENODEV (a cgroup removed and recreated: kernfs answers ENODEV on the old fd).
+// A handle whose open failed retries the open on the next read(). On a file system that is not
+// the kernel's (a fixture or recording root, where a file may be replaced by a rename), the path
+// is stat()ed on each read and a replaced file is reopened, so tests and replays see new contents.
+// Move-only; not thread-safe.
+class KernelFile {
+  public:
+    KernelFile() = default;
+    ~KernelFile();
+    KernelFile(KernelFile&& other) noexcept;
+    KernelFile& operator=(KernelFile&& other) noexcept;
+    KernelFile(const KernelFile&) = delete;
+    KernelFile& operator=(const KernelFile&) = delete;
+
+    // The whole file, valid until the next read() or the handle's end. ENOENT (sys_errno) when
+    // the file is absent now.
+    Result<std::string_view> read();
+
+    const std::string& path() const { return path_; }
+    bool is_open() const { return fd_ >= 0; }
+    // Not open and the path does not exist now: the cheap test for an optional file this kernel
+    // lacks (compaction_proactiveness before 5.9), without building read()'s error.
+    bool absent() const;
+    // How often the file was (re)opened: 1 after the first successful open (for tests).
+    unsigned opens() const { return opens_; }
+
+  private:
+    friend class KernelFs;
+    Result<void> open();
+    void close_fd();
+
+    std::string path_;  // as the caller named it ("/proc/vmstat"), for messages
+    std::string full_;  // under the root, for open() and stat()
+    ReadLimits limits_{kKernelFileLimits};
+    int fd_ = -1;
+    bool kernel_fs_ = false;  // procfs, sysfs, cgroupfs: never replaced, no stat() per read
+    unsigned long dev_ = 0, ino_ = 0;
+    unsigned opens_ = 0;
+    std::vector<char> buf_;
+};
+
 class KernelFs {
   public:
     explicit KernelFs(std::filesystem::path root = "/");
@@ -67,6 +118,12 @@ class KernelFs {
     // kernel" from other failures; every error names the path.
     virtual Result<std::string> read(std::string_view path,
                                      const ReadLimits& limits = kKernelFileLimits) const;
+
+    // A handle for reading `path` again and again (see KernelFile). Resolves the path now (an
+    // absolute path without "..", or an error) and opens the file; a file that cannot be opened
+    // now still gives a handle, whose read() reports why and retries the open.
+    virtual Result<KernelFile> open_file(std::string_view path,
+                                         const ReadLimits& limits = kKernelFileLimits) const;
 
     // The bytes this thread's procfs read buffer holds now (for tests and benchmarks).
     static std::size_t read_buffer_bytes();

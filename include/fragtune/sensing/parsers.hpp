@@ -5,8 +5,11 @@
 // (std::nullopt), never zero. Unknown keys and unknown zones are kept, not rejected, so newer kernels work.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +34,10 @@ struct BuddyInfo {
 // Errors: empty text, a line not of the form above, non-numeric or > 2^64-1 counts, lines with differing
 // order counts, a node/zone pair listed twice.
 Result<BuddyInfo> parse_buddyinfo(std::string_view text,
+                                  std::string_view source = "/proc/buddyinfo");
+// Parses into `out`, reusing its zones' storage (no allocation when the zones are those of the
+// last parse). On error `out` is unspecified.
+Result<void> parse_buddyinfo_into(std::string_view text, BuddyInfo& out,
                                   std::string_view source = "/proc/buddyinfo");
 
 // ---- /proc/zoneinfo -------------------------------------------------------------------------------
@@ -59,21 +66,107 @@ struct ZoneInfo {
 Result<ZoneInfo> parse_zoneinfo(std::string_view text, std::string_view source = "/proc/zoneinfo");
 
 // ---- flat "name value" files: /proc/vmstat, and the kB-valued /proc/meminfo -------------------------
-// Sorted map keyed by counter name; lookups with std::string_view.
-using CounterMap = std::map<std::string, uint64_t, std::less<>>;
+// The names of a flat counter file in file order, with a sorted index for lookups. A running kernel
+// prints the same names in the same order on every read, so the names are interned once (from the
+// first read) and shared by every later sample; only the values are parsed per tick.
+class CounterNames {
+  public:
+    // `names` in file order, unique (the parsers check that before building a table).
+    explicit CounterNames(std::vector<std::string> names);
+    std::size_t size() const { return names_.size(); }
+    std::string_view name(std::size_t file_index) const { return names_[file_index]; }
+    // The file index of `name`, by binary search; nullopt when the kernel does not print it.
+    std::optional<std::size_t> find(std::string_view name) const;
+    // The file index of the i-th name in name order.
+    std::size_t by_name(std::size_t i) const { return sorted_[i]; }
+
+  private:
+    std::vector<std::string> names_;
+    std::vector<uint32_t> sorted_;
+};
+
+// Counter values indexed by an interned name table: what parse_vmstat/parse_meminfo produce. Reads
+// by name (get, contains) and iteration in name order ({name, value} pairs), like the sorted map it
+// replaces; re-parsing into a set whose table matches the text only overwrites values (no heap).
+class CounterSet {
+  public:
+    CounterSet() = default;
+    // For tests and tools: a set with its own table. Later duplicates of a name are dropped.
+    CounterSet(std::initializer_list<std::pair<std::string_view, uint64_t>> items);
+
+    std::optional<uint64_t> get(std::string_view name) const;
+    bool contains(std::string_view name) const { return get(name).has_value(); }
+    std::size_t size() const { return values_.size(); }
+    bool empty() const { return values_.empty(); }
+
+    // Iteration in name order, yielding std::pair<std::string_view, uint64_t> by value.
+    class const_iterator {
+      public:
+        using value_type = std::pair<std::string_view, uint64_t>;
+        using difference_type = std::ptrdiff_t;
+        const_iterator() = default;
+        const_iterator(const CounterSet* set, std::size_t i) : set_(set), i_(i) {}
+        value_type operator*() const {
+            const std::size_t f = set_->names_->by_name(i_);
+            return {set_->names_->name(f), set_->values_[f]};
+        }
+        const_iterator& operator++() {
+            ++i_;
+            return *this;
+        }
+        const_iterator operator++(int) {
+            auto t = *this;
+            ++i_;
+            return t;
+        }
+        bool operator==(const const_iterator& o) const { return i_ == o.i_; }
+
+      private:
+        const CounterSet* set_ = nullptr;
+        std::size_t i_ = 0;
+    };
+    const_iterator begin() const { return {this, 0}; }
+    const_iterator end() const { return {this, values_.size()}; }
+
+    // The interned table (null for an empty set) and the values in file order.
+    const std::shared_ptr<const CounterNames>& names() const { return names_; }
+    const std::vector<uint64_t>& values() const { return values_; }
+    // Adopts `other`'s table (values are left for the next parse to fill): lets a parse into this
+    // set take the fast path against the table another sample already built.
+    void share_names(const CounterSet& other);
+    // Replaces table and values (the parsers' slow path).
+    void assign(std::shared_ptr<const CounterNames> names, std::vector<uint64_t> values);
+    std::vector<uint64_t>& mutable_values() { return values_; }
+
+    // The same names with the same values (tables and file order aside).
+    friend bool operator==(const CounterSet& a, const CounterSet& b);
+
+  private:
+    std::shared_ptr<const CounterNames> names_;
+    std::vector<uint64_t> values_;
+};
+// The name the parsed maps had; kept so code that names the type still reads.
+using CounterMap = CounterSet;
 
 struct VmStat {
-    CounterMap counters;
+    CounterSet counters;
     std::optional<uint64_t> get(std::string_view name) const;
 };
 Result<VmStat> parse_vmstat(std::string_view text, std::string_view source = "/proc/vmstat");
+// Parses into `out`, reusing its table when the text prints the same names in the same order
+// (values only: no allocation), else building a new table. On error `out` is unspecified.
+Result<void> parse_vmstat_into(std::string_view text, VmStat& out,
+                               std::string_view source = "/proc/vmstat");
 
 struct MemInfo {
     // "MemTotal: 24576000 kB" -> kib["MemTotal"] = 24576000; page counts (HugePages_*) as is
-    CounterMap kib;
+    CounterSet kib;
     std::optional<uint64_t> get_kib(std::string_view name) const;
 };
 Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source = "/proc/meminfo");
+// As parse_vmstat_into.
+Result<void> parse_meminfo_into(std::string_view text, MemInfo& out,
+                                std::string_view source = "/proc/meminfo");
 
 // ---- PSI: /proc/pressure/memory and cgroup v2 memory.pressure --------------------------------------
 struct PsiLine {

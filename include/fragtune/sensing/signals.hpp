@@ -3,11 +3,13 @@
 // fragmentation_score_*), so the numbers match /sys/kernel/debug/extfrag/* on the same text.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fragtune/sensing/parsers.hpp"
@@ -21,6 +23,7 @@ struct ContigInfo {
     uint64_t free_blocks_suitable = 0;  // blocks of 2^order pages obtainable from blocks >= order
 };
 ContigInfo fill_contig_page_info(const std::vector<uint64_t>& free_blocks, int order);
+ContigInfo fill_contig_page_info(const uint64_t* free_blocks, std::size_t orders, int order);
 // 0..1000: share of free memory unusable for an allocation of this order (1000 when nothing is free).
 int unusable_free_index_permille(const ContigInfo& info, int order);
 // -1000 when an allocation of this order would succeed; else 0..1000, towards 1000 meaning a failure
@@ -71,6 +74,43 @@ struct CounterDelta {
     bool reset = false;
 };
 
+// Counter deltas by name, in name order: a vector of {name, delta} kept sorted, with the lookups
+// and insertions of the sorted map it replaces (find/end, count, operator[], try_emplace,
+// iteration as pairs). derive_signals() rebuilds it in place (rebuild_*), so a tick that sees the
+// counters of the tick before writes into the strings it already has: no allocation.
+class CounterDeltas {
+  public:
+    using value_type = std::pair<std::string, CounterDelta>;
+    using iterator = std::vector<value_type>::iterator;
+    using const_iterator = std::vector<value_type>::const_iterator;
+
+    iterator begin() { return items_.begin(); }
+    iterator end() { return items_.end(); }
+    const_iterator begin() const { return items_.begin(); }
+    const_iterator end() const { return items_.end(); }
+    std::size_t size() const { return items_.size(); }
+    bool empty() const { return items_.empty(); }
+
+    iterator find(std::string_view name);
+    const_iterator find(std::string_view name) const;
+    std::size_t count(std::string_view name) const { return find(name) != end() ? 1 : 0; }
+    bool contains(std::string_view name) const { return count(name) != 0; }
+    CounterDelta& operator[](std::string_view name) { return try_emplace(name).first->second; }
+    std::pair<iterator, bool> try_emplace(std::string_view name, CounterDelta d = {});
+    std::pair<iterator, bool> emplace(std::string_view name, CounterDelta d) {
+        return try_emplace(name, d);
+    }
+
+    // In-place rebuild: begin, push names in strictly increasing order, end.
+    void rebuild_begin() { n_ = 0; }
+    void rebuild_push(std::string_view name, const CounterDelta& d);
+    void rebuild_end() { items_.resize(n_); }
+
+  private:
+    std::vector<value_type> items_;
+    std::size_t n_ = 0;
+};
+
 struct Signals {
     uint64_t interval_usec = 0;  // 0 on the first sample: no rates yet
 
@@ -100,7 +140,7 @@ struct Signals {
     // Also synthetic sums: "allocstall" (all allocstall_*), "pgscan_direct", "pgsteal_direct",
     // "pgscan_kswapd", "pgsteal_kswapd" (summed over their per-zone/per-type variants on old kernels),
     // and "workingset_refault_file" from "workingset_refault" on kernels < 5.9.
-    std::map<std::string, CounterDelta, std::less<>> counters;
+    CounterDeltas counters;
     std::optional<CounterDelta> counter(std::string_view name) const;
 
     // Memory state from meminfo, KiB.

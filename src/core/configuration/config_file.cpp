@@ -238,6 +238,13 @@ std::vector<ConfigKey> build_registry() {
                     .field = &field<&Config::signals, &SignalsConfig::psi_trigger_window_usec>,
                     .doc = "PSI trigger window; without CAP_SYS_RESOURCE a multiple of 2s",
                     .range_note = "the kernel's range for PSI trigger windows"});
+    add("signals", {.key = "zoneinfo_every",
+                    .kind = ValueKind::integer,
+                    .unit = "ticks",
+                    .min = 1,
+                    .max = 1000,
+                    .field = &field<&Config::signals, &SignalsConfig::zoneinfo_every>,
+                    .doc = "calm ticks between reads of /proc/zoneinfo (1: every tick)"});
 
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (add_knob_rows<I>(rows), ...);

@@ -97,4 +97,12 @@ std::optional<Decision> refuse(const Tick& t, Knob k, int64_t cur, int64_t wante
     return Decision{k, Action::refuse, cur, wanted, std::move(rule), std::move(reason), false};
 }
 
+Verdict refuse_if_stale_zoneinfo(const Tick& t, Knob k, int64_t cur, const Proposal& p) {
+    if (p.action != Action::raise || t.sample.zoneinfo_fresh) return Verdict::pass();
+    return Verdict::decide(
+        refuse(t, k, cur, p.target, "stale-zoneinfo",
+               fmt::format("{}; refused: the zone watermarks are from a read {} ago", p.reason,
+                           secs(t.sample.mono_usec - t.sample.zoneinfo_mono_usec))));
+}
+
 }  // namespace fragtune::deciding

@@ -228,6 +228,7 @@ Verdict when_blocked(const Tick& t, int64_t cur, const Proposal& p, const Range&
 Verdict check_target(const Tick& t, int64_t cur, const Proposal& p, const Range& b, int64_t& target,
                      std::string& notes) {
     if (p.action != Action::raise) return Verdict::pass();
+    if (auto v = refuse_if_stale_zoneinfo(t, kKnob, cur, p); v.decided) return v;
     const Knob k = kKnob;
     const uint64_t margin = t.config.safety.margin_kib;
     if (safe(t.sample, target, margin)) return Verdict::pass();

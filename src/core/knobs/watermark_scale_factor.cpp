@@ -195,4 +195,9 @@ Range initial_range(std::optional<KernelVersion> /*version*/) {
     return Range{kModule.spec.kernel_min, kModule.spec.kernel_max};
 }
 
+Verdict check_target(const Tick& t, int64_t cur, const Proposal& p, const Range& /*bounds*/,
+                     int64_t& /*target*/, std::string& /*notes*/) {
+    return refuse_if_stale_zoneinfo(t, kKnob, cur, p);
+}
+
 }  // namespace fragtune::knobs::watermark_scale_factor

@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -49,6 +51,7 @@ Result<std::filesystem::path> KernelFs::resolve(std::string_view path) const {
 namespace {
 
 constexpr std::size_t kInitialReadBufferBytes = 32 * 1024;
+constexpr std::size_t kInitialFileBufferBytes = 4 * 1024;
 
 // The procfs read buffer of this thread (the daemon has one), reused so a tick allocates only the
 // bytes actually read.
@@ -165,6 +168,144 @@ Result<std::string> KernelFs::read(std::string_view path, const ReadLimits& limi
     std::string out(buf.data(), got);
     give_back();
     return out;
+}
+
+// ---- KernelFile ---------------------------------------------------------------------------------
+
+namespace {
+
+// Errors of an open file's read that mean "this file is gone, the path may name a new one".
+bool file_gone(int err) {
+    return err == ENOENT || err == ESTALE || err == ENODEV;
+}
+
+// The kernel's own file systems: their files are never replaced by a rename.
+bool on_kernel_fs(int fd) {
+    struct statfs sf {};
+    if (::fstatfs(fd, &sf) != 0) return false;
+    const auto t = static_cast<unsigned long>(sf.f_type);
+    return t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC || t == CGROUP2_SUPER_MAGIC ||
+           t == CGROUP_SUPER_MAGIC;
+}
+
+}  // namespace
+
+KernelFile::~KernelFile() {
+    close_fd();
+}
+
+KernelFile::KernelFile(KernelFile&& o) noexcept
+    : path_(std::move(o.path_)),
+      full_(std::move(o.full_)),
+      limits_(o.limits_),
+      fd_(std::exchange(o.fd_, -1)),
+      kernel_fs_(o.kernel_fs_),
+      dev_(o.dev_),
+      ino_(o.ino_),
+      opens_(o.opens_),
+      buf_(std::move(o.buf_)) {}
+
+KernelFile& KernelFile::operator=(KernelFile&& o) noexcept {
+    if (this != &o) {
+        close_fd();
+        path_ = std::move(o.path_);
+        full_ = std::move(o.full_);
+        limits_ = o.limits_;
+        fd_ = std::exchange(o.fd_, -1);
+        kernel_fs_ = o.kernel_fs_;
+        dev_ = o.dev_;
+        ino_ = o.ino_;
+        opens_ = o.opens_;
+        buf_ = std::move(o.buf_);
+    }
+    return *this;
+}
+
+void KernelFile::close_fd() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+Result<void> KernelFile::open() {
+    close_fd();
+    int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    if (limits_.no_follow) flags |= O_NOFOLLOW;
+    Fd fd(::open(full_.c_str(), flags));
+    if (fd.get() < 0) return make_error(fmt::format("cannot open {}", path_), errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return make_error(fmt::format("cannot stat {}", path_), errno);
+    const bool null_device = S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+    if (!S_ISREG(st.st_mode) && !null_device)
+        return make_error(
+            fmt::format("{} is {}, not a regular file: refused (it could block fragtuned)", path_,
+                        file_type(st.st_mode)));
+    kernel_fs_ = on_kernel_fs(fd.get());
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    fd_ = fd.release();
+    ++opens_;
+    return {};
+}
+
+bool KernelFile::absent() const {
+    return fd_ < 0 && !full_.empty() && ::access(full_.c_str(), F_OK) != 0 && errno == ENOENT;
+}
+
+Result<std::string_view> KernelFile::read() {
+    if (full_.empty()) return make_error("read of a KernelFile that names no file", EBADF);
+    if (fd_ >= 0 && !kernel_fs_) {
+        // A fixture or recording root: a file replaced by a rename is a new file.
+        struct stat st {};
+        if (::stat(full_.c_str(), &st) != 0 || static_cast<unsigned long>(st.st_dev) != dev_ ||
+            static_cast<unsigned long>(st.st_ino) != ino_)
+            close_fd();
+    }
+    for (int attempt = 0;; ++attempt) {
+        if (fd_ < 0)
+            if (auto r = open(); !r) return r.error();
+        // Small at first (a knob is a few bytes); grown to what the file needs and kept.
+        if (buf_.size() < kInitialFileBufferBytes) buf_.resize(kInitialFileBufferBytes);
+        // One pread() of the whole buffer first: files that fit (meminfo, vmstat, buddyinfo, PSI)
+        // are one consistent snapshot, as with KernelFs::read(). A short read is not EOF (seq_file
+        // prints one record per read); only a read of 0 bytes is.
+        std::size_t got = 0;
+        int err = 0;
+        for (;;) {
+            if (got == buf_.size()) {
+                if (got > limits_.max_bytes)
+                    return too_large(path_, "more than " + bytes_text(limits_.max_bytes), limits_);
+                buf_.resize(std::min(buf_.size() * 4, limits_.max_bytes + 1));
+            }
+            ssize_t n = ::pread(fd_, buf_.data() + got, buf_.size() - got, static_cast<off_t>(got));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                err = errno;
+                break;
+            }
+            if (n == 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        if (err == 0) {
+            if (got > limits_.max_bytes)
+                return too_large(path_, "more than " + bytes_text(limits_.max_bytes), limits_);
+            return std::string_view(buf_.data(), got);
+        }
+        close_fd();
+        if (!file_gone(err) || attempt > 0)
+            return make_error(fmt::format("cannot read {}", path_), err);
+        // Gone (a cgroup removed and made again): once more by path.
+    }
+}
+
+Result<KernelFile> KernelFs::open_file(std::string_view path, const ReadLimits& limits) const {
+    auto full = resolve(path);
+    if (!full) return full.error();
+    KernelFile f;
+    f.path_ = std::string(path);
+    f.full_ = full->string();
+    f.limits_ = limits;
+    (void)f.open();  // a failure is reported (and the open retried) by the first read()
+    return f;
 }
 
 Result<void> KernelFs::write_existing(std::string_view path, std::string_view data) const {

@@ -8,6 +8,7 @@
 #include "fragtune/sensing/parsers.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cctype>
 #include <charconv>
@@ -28,6 +29,65 @@ size_t indent_of(std::string_view line) {
     size_t n = 0;
     while (n < line.size() && (line[n] == ' ' || line[n] == '\t')) ++n;
     return n;
+}
+
+// The next line of `rest` (without its '\n'; a last line without one still counts), consumed;
+// false at the end. Callers trim each line on the right, which also removes the '\r' of CRLF text.
+bool next_line(std::string_view& rest, std::string_view& line) {
+    if (rest.empty()) return false;
+    const size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) {
+        line = rest;
+        rest = {};
+    } else {
+        line = rest.substr(0, nl);
+        rest.remove_prefix(nl + 1);
+    }
+    return true;
+}
+
+// The next whitespace-separated token of `s`, consumed; empty at the end.
+std::string_view next_token(std::string_view& s) {
+    size_t i = 0;
+    while (i < s.size() && is_blank(s[i])) ++i;
+    size_t j = i;
+    while (j < s.size() && !is_blank(s[j])) ++j;
+    const auto tok = s.substr(i, j - i);
+    s.remove_prefix(j);
+    return tok;
+}
+
+// Up to N tokens of `s` kept, and how many there are in all (without allocating).
+template <size_t N>
+struct Tokens {
+    std::array<std::string_view, N> tok{};
+    size_t count = 0;
+    size_t size() const { return count; }
+    std::string_view operator[](size_t i) const { return tok[i]; }
+};
+template <size_t N>
+Tokens<N> tokens(std::string_view s) {
+    Tokens<N> t;
+    for (auto w = next_token(s); !w.empty(); w = next_token(s)) {
+        if (t.count < N) t.tok[t.count] = w;
+        ++t.count;
+    }
+    return t;
+}
+
+// Whitespace-separated tokens.
+std::vector<std::string_view> split_ws(std::string_view s) {
+    std::vector<std::string_view> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && is_blank(s[i])) ++i;
+        if (i >= s.size()) break;
+        size_t j = i;
+        while (j < s.size() && !is_blank(s[j])) ++j;
+        out.push_back(s.substr(i, j - i));
+        i = j;
+    }
+    return out;
 }
 
 // The first two whitespace-separated tokens of `s` and how many tokens there are in all, without
@@ -108,8 +168,9 @@ bool valid_zone_name(std::string_view name) {
 constexpr uint64_t kMaxNode = 65535;
 
 // "Node 0, zone   Normal" as the first four tokens of a buddyinfo or zoneinfo line.
-Result<std::pair<int, std::string>> parse_zone_header(const std::vector<std::string_view>& tok,
-                                                      std::string_view source, size_t ln) {
+template <typename Toks>
+Result<std::pair<int, std::string>> parse_zone_header(const Toks& tok, std::string_view source,
+                                                      size_t ln) {
     if (tok.size() < 4 || tok[0] != "Node" || tok[2] != "zone" || tok[1].size() < 2 ||
         tok[1].back() != ',')
         return at_line(source, ln, "expected a line starting with 'Node <n>, zone <name>'");
@@ -160,20 +221,22 @@ Result<void> insert_counter(std::map<std::string, uint64_t, std::less<>>& map,
 
 // ---- /proc/buddyinfo ----------------------------------------------------------------------------
 
-Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source) {
+Result<void> parse_buddyinfo_into(std::string_view text, BuddyInfo& out, std::string_view source) {
     // mm/vmstat.c frag_show_print(): "Node %d, zone %8s " then "%6lu " per order, for populated
     // zones only. The order count is MAX_ORDER (NR_PAGE_ORDERS since 6.4): 11 on x86-64, 14 on
     // arm64 with 64K pages. No kernel has more than 64 orders; a longer line is garbage.
+    // Parsed line by line into `out`'s own zones, so a tick that sees the zones of the last one
+    // writes numbers into storage it already has.
     constexpr size_t kMaxOrders = 64;
-    BuddyInfo info;
-    std::map<std::pair<int, std::string>, size_t> first_line;
-    size_t orders_from_line = 0;
-    const auto lines = split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t ln = i + 1;
-        const auto line = trim(lines[i]);
+    size_t nz = 0;
+    int info_orders = 0;
+    std::string_view rest = text, raw;
+    size_t ln = 0;
+    while (next_line(rest, raw)) {
+        ++ln;
+        const auto line = trim(raw);
         if (line.empty()) continue;
-        const auto tok = split_blank(line);
+        const auto tok = tokens<4>(line);
         auto header = parse_zone_header(tok, source, ln);
         if (!header) return header.error();
         auto& [node, zone] = *header;
@@ -186,35 +249,49 @@ Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source
             return at_line(source, ln,
                            fmt::format("{} order columns is more than any kernel has ({})", orders,
                                        kMaxOrders));
-        if (orders_from_line != 0 && orders != static_cast<size_t>(info.orders))
+        if (nz != 0 && orders != static_cast<size_t>(info_orders))
             return at_line(source, ln,
                            fmt::format("expected {} order columns like the lines before, found {}",
-                                       info.orders, orders));
-
-        if (auto [it, inserted] = first_line.emplace(*header, ln); !inserted)
+                                       info_orders, orders));
+        for (size_t j = 0; j < nz; ++j) {
+            if (out.zones[j].node != node || out.zones[j].zone != zone) continue;
+            // The error path may be slow: find the line of the j-th zone again.
+            std::string_view again = text, l;
+            size_t first = 0, seen = 0;
+            while (next_line(again, l)) {
+                ++first;
+                if (!trim(l).empty() && seen++ == j) break;
+            }
             return at_line(source, ln,
                            fmt::format("zone {} of node {} is listed twice (first on line {})",
-                                       zone, node, it->second));
+                                       zone, node, first));
+        }
 
-        BuddyZone bz;
+        if (nz == out.zones.size()) out.zones.emplace_back();
+        BuddyZone& bz = out.zones[nz];
         bz.node = node;
         bz.zone = zone;
-        bz.free_blocks.reserve(orders);
+        bz.free_blocks.resize(orders);
+        std::string_view values = line;
+        for (int k = 0; k < 4; ++k) next_token(values);
         for (size_t k = 0; k < orders; ++k) {
-            uint64_t v = 0;
-            if (auto f = parse_u64(tok[4 + k], v); f != NumFault::none)
+            const auto t = next_token(values);
+            if (auto f = parse_u64(t, bz.free_blocks[k]); f != NumFault::none)
                 return at_line(source, ln,
-                               describe(f, tok[4 + k], fmt::format("free count of order {}", k)));
-            bz.free_blocks.push_back(v);
+                               describe(f, t, fmt::format("free count of order {}", k)));
         }
-        if (orders_from_line == 0) {
-            info.orders = static_cast<int>(orders);
-            orders_from_line = ln;
-        }
-        info.zones.push_back(std::move(bz));
+        if (nz == 0) info_orders = static_cast<int>(orders);
+        ++nz;
     }
-    if (info.zones.empty())
-        return make_error(fmt::format("{}: no zones (empty or blank text)", source));
+    out.zones.resize(nz);
+    out.orders = info_orders;
+    if (nz == 0) return make_error(fmt::format("{}: no zones (empty or blank text)", source));
+    return {};
+}
+
+Result<BuddyInfo> parse_buddyinfo(std::string_view text, std::string_view source) {
+    BuddyInfo info;
+    if (auto r = parse_buddyinfo_into(text, info, source); !r) return r.error();
     return info;
 }
 
@@ -258,10 +335,14 @@ class ZoneInfoParser {
     explicit ZoneInfoParser(std::string_view source) : source_(source) {}
 
     Result<ZoneInfo> run(std::string_view text) {
-        const auto lines = split_lines(text);
-        for (size_t i = 0; i < lines.size(); ++i) {
-            const size_t ln = i + 1;
-            const auto raw = trim_right(lines[i]);
+        // No vector of lines: on a 1024-CPU machine the file is megabytes, nearly all of it per-CPU
+        // pageset lines, which are skipped by their indent before any other work.
+        std::string_view rest = text, whole;
+        size_t ln = 0;
+        while (next_line(rest, whole)) {
+            ++ln;
+            if (state_ == State::pagesets && whole.starts_with("    ")) continue;
+            const auto raw = trim_right(whole);
             const auto line = trim(raw);
             if (line.empty()) continue;  // unpopulated zones end with an extra '\n' on 4.x
             if (line.starts_with("Node ")) {
@@ -496,83 +577,200 @@ Result<ZoneInfo> parse_zoneinfo(std::string_view text, std::string_view source) 
     return ZoneInfoParser(source).run(text);
 }
 
-// ---- /proc/vmstat -------------------------------------------------------------------------------
+// ---- interned counter tables ---------------------------------------------------------------------
 
-std::optional<uint64_t> VmStat::get(std::string_view name) const {
-    if (auto it = counters.find(name); it != counters.end()) return it->second;
+CounterNames::CounterNames(std::vector<std::string> names) : names_(std::move(names)) {
+    sorted_.resize(names_.size());
+    for (size_t i = 0; i < names_.size(); ++i) sorted_[i] = static_cast<uint32_t>(i);
+    std::sort(sorted_.begin(), sorted_.end(),
+              [&](uint32_t a, uint32_t b) { return names_[a] < names_[b]; });
+}
+
+std::optional<size_t> CounterNames::find(std::string_view name) const {
+    auto it = std::lower_bound(sorted_.begin(), sorted_.end(), name,
+                               [&](uint32_t i, std::string_view n) { return names_[i] < n; });
+    if (it == sorted_.end() || names_[*it] != name) return std::nullopt;
+    return *it;
+}
+
+CounterSet::CounterSet(std::initializer_list<std::pair<std::string_view, uint64_t>> items) {
+    std::vector<std::string> names;
+    std::vector<uint64_t> values;
+    for (const auto& [n, v] : items) {
+        if (std::find(names.begin(), names.end(), n) != names.end()) continue;
+        names.emplace_back(n);
+        values.push_back(v);
+    }
+    assign(std::make_shared<const CounterNames>(std::move(names)), std::move(values));
+}
+
+std::optional<uint64_t> CounterSet::get(std::string_view name) const {
+    if (!names_) return std::nullopt;
+    if (auto i = names_->find(name)) return values_[*i];
     return std::nullopt;
 }
 
-Result<VmStat> parse_vmstat(std::string_view text, std::string_view source) {
-    // mm/vmstat.c vmstat_show(): "%s %lu\n" per counter.
-    VmStat out;
-    FirstLines first_line;
-    const auto lines = split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t ln = i + 1;
-        const auto line = trim(lines[i]);
-        if (line.empty()) continue;
-        const auto tok = two_tokens(line);
-        if (tok.size() != 2)
-            return at_line(
-                source, ln,
-                fmt::format("expected '<counter> <value>', found {} fields", tok.size()));
-        uint64_t v = 0;
-        if (auto f = parse_u64(tok[1], v); f != NumFault::none)
-            return at_line(source, ln, describe(f, tok[1], fmt::format("value of '{}'", tok[0])));
-        if (auto r = insert_counter(out.counters, first_line, source, ln, tok[0], v); !r)
-            return r.error();
+bool operator==(const CounterSet& a, const CounterSet& b) {
+    if (a.size() != b.size()) return false;
+    for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j)
+        if (*i != *j) return false;
+    return true;
+}
+
+void CounterSet::share_names(const CounterSet& other) {
+    if (!other.names_ || names_ == other.names_) return;
+    names_ = other.names_;
+    values_.resize(names_->size());
+}
+
+void CounterSet::assign(std::shared_ptr<const CounterNames> names, std::vector<uint64_t> values) {
+    names_ = std::move(names);
+    values_ = std::move(values);
+}
+
+namespace {
+
+// One line of a flat file -> its name and value ("" for a blank line), or the line's error.
+using FlatLine = std::optional<Error> (*)(std::string_view raw, std::string_view source, size_t ln,
+                                          std::string_view& name, uint64_t& value);
+
+// The shared body of parse_vmstat_into and parse_meminfo_into. Fast path: `out` has a table and
+// the text prints exactly its names in its order; then only values are written. Otherwise (first
+// read, a kernel that printed something new, hostile text) the slow path builds a table, refusing
+// duplicates, and `check` vets it (required names).
+template <typename Check>
+Result<void> parse_flat_into(std::string_view text, std::string_view source, CounterSet& out,
+                             FlatLine line_of, Check check) {
+    if (const CounterNames* known = out.names().get(); known && out.size() == known->size()) {
+        auto& values = out.mutable_values();
+        std::string_view rest = text, raw, name;
+        size_t ln = 0, i = 0;
+        bool same = true;
+        while (next_line(rest, raw)) {
+            uint64_t v = 0;
+            if (auto e = line_of(raw, source, ++ln, name, v)) return std::move(*e);
+            if (name.empty()) continue;
+            if (i >= known->size() || known->name(i) != name) {
+                same = false;
+                break;
+            }
+            values[i++] = v;
+        }
+        if (same && i == known->size()) return {};
     }
-    if (out.counters.empty())
-        return make_error(fmt::format("{}: no counters (empty or blank text)", source));
-    // Every kernel prints nr_free_pages first; without it this is not a vmstat file.
-    if (!out.counters.contains("nr_free_pages"))
-        return make_error(fmt::format("{}: no 'nr_free_pages' counter", source));
+    std::vector<std::string> names;
+    std::vector<uint64_t> values;
+    std::map<std::string_view, size_t, std::less<>> first_line;
+    std::string_view rest = text, raw, name;
+    size_t ln = 0;
+    while (next_line(rest, raw)) {
+        uint64_t v = 0;
+        if (auto e = line_of(raw, source, ++ln, name, v)) return std::move(*e);
+        if (name.empty()) continue;
+        if (auto [it, inserted] = first_line.emplace(name, ln); !inserted)
+            return duplicate_key(source, ln, name, it->second);
+        names.emplace_back(name);
+        values.push_back(v);
+    }
+    if (auto r = check(first_line); !r) return r.error();
+    out.assign(std::make_shared<const CounterNames>(std::move(names)), std::move(values));
+    return {};
+}
+
+// mm/vmstat.c vmstat_show(): "%s %lu\n" per counter.
+std::optional<Error> vmstat_line(std::string_view raw, std::string_view source, size_t ln,
+                                 std::string_view& name, uint64_t& value) {
+    name = {};
+    const auto line = trim(raw);
+    if (line.empty()) return std::nullopt;
+    const auto tok = two_tokens(line);
+    if (tok.size() != 2)
+        return at_line(source, ln,
+                       fmt::format("expected '<counter> <value>', found {} fields", tok.size()));
+    if (auto f = parse_u64(tok[1], value); f != NumFault::none)
+        return at_line(source, ln, describe(f, tok[1], fmt::format("value of '{}'", tok[0])));
+    name = tok[0];
+    return std::nullopt;
+}
+
+// fs/proc/meminfo.c: "%-15s %8lu kB" via show_val_kb(), and "HugePages_Total: %5lu" etc.
+// without a unit (counts of huge pages, kept as they are).
+std::optional<Error> meminfo_line(std::string_view raw, std::string_view source, size_t ln,
+                                  std::string_view& name, uint64_t& value) {
+    name = {};
+    const auto line = trim(raw);
+    if (line.empty()) return std::nullopt;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+        return at_line(source, ln, "expected '<Name>: <value> [kB]'");
+    const auto key = line.substr(0, colon);
+    if (key.find_first_of(kBlank) != std::string_view::npos)
+        return at_line(source, ln, fmt::format("'{}' is not a meminfo key", shown(key)));
+    const auto tok = two_tokens(line.substr(colon + 1));
+    if (tok.size() == 0 || tok.size() > 2)
+        return at_line(source, ln,
+                       fmt::format("expected '{}: <value> [kB]', found {} fields after the "
+                                   "colon",
+                                   key, tok.size()));
+    if (tok.size() == 2 && tok[1] != "kB")
+        return at_line(source, ln,
+                       fmt::format("unit of '{}' is '{}', expected 'kB'", key, shown(tok[1])));
+    if (auto f = parse_u64(tok[0], value); f != NumFault::none)
+        return at_line(source, ln, describe(f, tok[0], fmt::format("value of '{}'", key)));
+    name = key;
+    return std::nullopt;
+}
+
+using SeenNames = std::map<std::string_view, size_t, std::less<>>;
+
+}  // namespace
+
+// ---- /proc/vmstat -------------------------------------------------------------------------------
+
+std::optional<uint64_t> VmStat::get(std::string_view name) const {
+    return counters.get(name);
+}
+
+Result<void> parse_vmstat_into(std::string_view text, VmStat& out, std::string_view source) {
+    return parse_flat_into(
+        text, source, out.counters, vmstat_line, [&](const SeenNames& names) -> Result<void> {
+            if (names.empty())
+                return make_error(fmt::format("{}: no counters (empty or blank text)", source));
+            // Every kernel prints nr_free_pages first; without it this is
+            // not a vmstat file.
+            if (!names.contains("nr_free_pages"))
+                return make_error(fmt::format("{}: no 'nr_free_pages' counter", source));
+            return {};
+        });
+}
+
+Result<VmStat> parse_vmstat(std::string_view text, std::string_view source) {
+    VmStat out;
+    if (auto r = parse_vmstat_into(text, out, source); !r) return r.error();
     return out;
 }
 
 // ---- /proc/meminfo ------------------------------------------------------------------------------
 
 std::optional<uint64_t> MemInfo::get_kib(std::string_view name) const {
-    if (auto it = kib.find(name); it != kib.end()) return it->second;
-    return std::nullopt;
+    return kib.get(name);
+}
+
+Result<void> parse_meminfo_into(std::string_view text, MemInfo& out, std::string_view source) {
+    return parse_flat_into(
+        text, source, out.kib, meminfo_line, [&](const SeenNames& names) -> Result<void> {
+            if (names.empty())
+                return make_error(fmt::format("{}: no fields (empty or blank text)", source));
+            for (std::string_view must : {"MemTotal", "MemFree"})
+                if (!names.contains(must))
+                    return make_error(fmt::format("{}: no '{}' line", source, must));
+            return {};
+        });
 }
 
 Result<MemInfo> parse_meminfo(std::string_view text, std::string_view source) {
-    // fs/proc/meminfo.c: "%-15s %8lu kB" via show_val_kb(), and "HugePages_Total: %5lu" etc.
-    // without a unit (counts of huge pages, kept as they are).
     MemInfo out;
-    FirstLines first_line;
-    const auto lines = split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t ln = i + 1;
-        const auto line = trim(lines[i]);
-        if (line.empty()) continue;
-        const size_t colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0)
-            return at_line(source, ln, "expected '<Name>: <value> [kB]'");
-        const auto key = line.substr(0, colon);
-        if (key.find_first_of(kBlank) != std::string_view::npos)
-            return at_line(source, ln, fmt::format("'{}' is not a meminfo key", shown(key)));
-        const auto tok = split_blank(line.substr(colon + 1));
-        if (tok.empty() || tok.size() > 2)
-            return at_line(source, ln,
-                           fmt::format("expected '{}: <value> [kB]', found {} fields after the "
-                                       "colon",
-                                       key, tok.size()));
-        if (tok.size() == 2 && tok[1] != "kB")
-            return at_line(source, ln,
-                           fmt::format("unit of '{}' is '{}', expected 'kB'", key, shown(tok[1])));
-        uint64_t v = 0;
-        if (auto f = parse_u64(tok[0], v); f != NumFault::none)
-            return at_line(source, ln, describe(f, tok[0], fmt::format("value of '{}'", key)));
-        if (auto r = insert_counter(out.kib, first_line, source, ln, key, v); !r) return r.error();
-    }
-    if (out.kib.empty())
-        return make_error(fmt::format("{}: no fields (empty or blank text)", source));
-    for (std::string_view must : {"MemTotal", "MemFree"})
-        if (!out.kib.contains(must))
-            return make_error(fmt::format("{}: no '{}' line", source, must));
+    if (auto r = parse_meminfo_into(text, out, source); !r) return r.error();
     return out;
 }
 
@@ -584,12 +782,13 @@ Result<Psi> parse_psi(std::string_view text, std::string_view source) {
     // the cumulative stall time in microseconds.
     Psi out;
     std::optional<size_t> some_line, full_line;
-    const auto lines = split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t ln = i + 1;
-        const auto line = trim(lines[i]);
+    std::string_view rest = text, raw;
+    size_t ln = 0;
+    while (next_line(rest, raw)) {
+        ++ln;
+        const auto line = trim(raw);
         if (line.empty()) continue;
-        const auto tok = split_blank(line);
+        const auto tok = tokens<5>(line);
         PsiLine pl;
         std::optional<size_t>* seen = nullptr;
         if (tok[0] == "some")

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <array>
 #include <limits>
-#include <set>
 
 #include "fragtune/sensing/sample.hpp"
 #include "fragtune/sensing/signals.hpp"
@@ -34,12 +33,8 @@ uint64_t shl_sat(uint64_t v, int shift) {
     return saturate(static_cast<u128>(v) << shift);
 }
 
-// Lookups straight in the parsed maps (VmStat::get and MemInfo::get_kib do the same; using the map
-// keeps the signal math independent of the parser translation unit).
-std::optional<uint64_t> lookup(const CounterMap& m, std::string_view name) {
-    auto it = m.find(name);
-    if (it == m.end()) return std::nullopt;
-    return it->second;
+std::optional<uint64_t> lookup(const CounterSet& m, std::string_view name) {
+    return m.get(name);
 }
 
 // Zone-name suffixes the kernel appended to per-zone vmstat event names (TEXTS_FOR_ZONES in
@@ -54,11 +49,14 @@ std::optional<uint64_t> synthetic_value(const VmStat& vm, std::string_view name)
     if (auto v = lookup(vm.counters, name)) return v;
     bool any = false;
     u128 sum = 0;
-    std::string key;
+    // name + "_" + suffix in a buffer on the stack: this runs every tick.
+    std::array<char, 64> buf{};
+    if (name.size() + 1 + 8 > buf.size()) return std::nullopt;
+    std::copy(name.begin(), name.end(), buf.begin());
+    buf[name.size()] = '_';
     for (auto suffix : kZoneSuffixes) {
-        key.assign(name);
-        key += '_';
-        key += suffix;
+        std::copy(suffix.begin(), suffix.end(), buf.begin() + name.size() + 1);
+        const std::string_view key(buf.data(), name.size() + 1 + suffix.size());
         if (auto v = lookup(vm.counters, key)) {
             any = true;
             sum += *v;
@@ -98,8 +96,12 @@ const BuddyZone* find_buddy(const BuddyInfo& buddy, int node, std::string_view z
 }  // namespace
 
 ContigInfo fill_contig_page_info(const std::vector<uint64_t>& free_blocks, int order) {
+    return fill_contig_page_info(free_blocks.data(), free_blocks.size(), order);
+}
+
+ContigInfo fill_contig_page_info(const uint64_t* free_blocks, std::size_t orders, int order) {
     u128 free_pages = 0, total = 0, suitable = 0;
-    for (size_t o = 0; o < free_blocks.size(); ++o) {
+    for (size_t o = 0; o < orders; ++o) {
         const uint64_t blocks = free_blocks[o];
         const int shift = static_cast<int>(o);
         total += blocks;
@@ -146,24 +148,81 @@ int compaction_order(int buddy_orders, int hpage_pmd_order) {
     return std::min(hpage_pmd_order, buddy_orders - 1);
 }
 
+CounterDeltas::iterator CounterDeltas::find(std::string_view name) {
+    auto it = std::lower_bound(items_.begin(), items_.end(), name,
+                               [](const value_type& v, std::string_view n) { return v.first < n; });
+    return it != items_.end() && it->first == name ? it : items_.end();
+}
+
+CounterDeltas::const_iterator CounterDeltas::find(std::string_view name) const {
+    auto it = std::lower_bound(items_.begin(), items_.end(), name,
+                               [](const value_type& v, std::string_view n) { return v.first < n; });
+    return it != items_.end() && it->first == name ? it : items_.end();
+}
+
+std::pair<CounterDeltas::iterator, bool> CounterDeltas::try_emplace(std::string_view name,
+                                                                    CounterDelta d) {
+    auto it = std::lower_bound(items_.begin(), items_.end(), name,
+                               [](const value_type& v, std::string_view n) { return v.first < n; });
+    if (it != items_.end() && it->first == name) return {it, false};
+    return {items_.insert(it, value_type(std::string(name), d)), true};
+}
+
+void CounterDeltas::rebuild_push(std::string_view name, const CounterDelta& d) {
+    if (n_ < items_.size()) {
+        // Same name as two ticks ago in the steady state: assign() reuses the string's storage.
+        if (items_[n_].first != name) items_[n_].first.assign(name);
+        items_[n_].second = d;
+    } else {
+        items_.emplace_back(std::string(name), d);
+    }
+    ++n_;
+}
+
 std::optional<CounterDelta> Signals::counter(std::string_view name) const {
     auto it = counters.find(name);
     if (it == counters.end()) return std::nullopt;
     return it->second;
 }
 
+namespace {
+
+// Free pages of a zone from its buddyinfo free lists: current even when zoneinfo is not.
+uint64_t buddy_free_pages(const BuddyZone& bz) {
+    return fill_contig_page_info(bz.free_blocks, 0).free_pages;
+}
+
+}  // namespace
+
 void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& options) {
-    Signals s;
+    // Rebuilt in place: the containers keep their storage from the last use of this Sample (no
+    // allocation when the shape is the same), every other field starts from its default.
+    Signals& s = cur.signals;
+    {
+        auto zones = std::move(s.zones);
+        auto nodes = std::move(s.nodes);
+        auto targets = std::move(s.targets);
+        auto counters = std::move(s.counters);
+        s = Signals{};
+        s.zones = std::move(zones);
+        s.nodes = std::move(nodes);
+        s.targets = std::move(targets);
+        s.counters = std::move(counters);
+    }
+    s.nodes.clear();
+    s.targets.clear();
     const int orders = cur.buddy.orders;
     s.compaction_order = compaction_order(orders, cur.profile.hpage_pmd_order);
 
     // ---- per zone: free lists, indices, watermarks ----------------------------------------------
     bool any_zone = false;
+    size_t nz = 0;
     for (const auto& zi : cur.zoneinfo.zones) {
         if (zi.managed == 0) continue;  // not populated for allocation purposes
-        ZoneSignals z;
+        if (nz == s.zones.size()) s.zones.emplace_back();
+        ZoneSignals& z = s.zones[nz++];
         z.node = zi.node;
-        z.zone = zi.zone;
+        if (z.zone != zi.zone) z.zone = zi.zone;
         z.managed_pages = zi.managed;
         z.present_pages = zi.present;
         z.free_pages = zi.free;
@@ -171,11 +230,16 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         z.low_pages = zi.low;
         z.high_pages = zi.high;
         z.boost_pages = zi.boost.value_or(0);
+        z.reserve_pages = 0;
         for (uint64_t r : zi.protection) z.reserve_pages = std::max(z.reserve_pages, r);
+        z.free_blocks.clear();
+        z.unusable_permille.clear();
+        z.extfrag_permille.clear();
         if (const BuddyZone* bz = find_buddy(cur.buddy, zi.node, zi.zone)) {
+            // zoneinfo from an earlier tick: its watermarks stand (they move only with the knobs,
+            // which force a fresh read), its free count does not; buddyinfo's is of this tick.
+            if (!cur.zoneinfo_fresh) z.free_pages = buddy_free_pages(*bz);
             z.free_blocks = bz->free_blocks;
-            z.unusable_permille.reserve(z.free_blocks.size());
-            z.extfrag_permille.reserve(z.free_blocks.size());
             for (int o = 0; o < static_cast<int>(z.free_blocks.size()); ++o) {
                 ContigInfo ci = fill_contig_page_info(z.free_blocks, o);
                 z.unusable_permille.push_back(unusable_free_index_permille(ci, o));
@@ -201,45 +265,47 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         s.min_pages += z.min_pages;
         s.low_pages += z.low_pages;
         s.high_pages += z.high_pages;
-        s.zones.push_back(std::move(z));
     }
+    s.zones.resize(nz);
 
     // ---- per node: kcompactd's fragmentation score ----------------------------------------------
     // node_present_pages is the node's present pages over all its zones, populated or not.
-    std::vector<int> node_ids;
     for (const auto& zi : cur.zoneinfo.zones)
-        if (std::find(node_ids.begin(), node_ids.end(), zi.node) == node_ids.end())
-            node_ids.push_back(zi.node);
-    for (int node : node_ids) {
+        if (std::none_of(s.nodes.begin(), s.nodes.end(),
+                         [&](const NodeSignals& n) { return n.node == zi.node; }))
+            s.nodes.push_back(NodeSignals{zi.node, 0});
+    for (NodeSignals& n : s.nodes) {
         u128 node_present = 0;
         for (const auto& zi : cur.zoneinfo.zones)
-            if (zi.node == node) node_present += zi.present;
+            if (zi.node == n.node) node_present += zi.present;
         u128 score = 0;
         for (const auto& z : s.zones) {
-            if (z.node != node || z.present_pages == 0) continue;
+            if (z.node != n.node || z.present_pages == 0) continue;
             const int zone_score = extfrag_for_order_percent(
                 fill_contig_page_info(z.free_blocks, s.compaction_order), s.compaction_order);
             score += static_cast<u128>(z.present_pages) * static_cast<unsigned>(zone_score) /
                      (node_present + 1);
         }
-        NodeSignals n;
-        n.node = node;
         n.fragmentation_score = static_cast<int>(std::min<u128>(score, 100));
         s.max_fragmentation_score = std::max(s.max_fragmentation_score, n.fragmentation_score);
-        s.nodes.push_back(n);
     }
 
     // ---- target orders over all populated zones -------------------------------------------------
-    std::vector<uint64_t> combined(static_cast<size_t>(std::max(orders, 0)), 0);
+    // The buddy parser allows at most 64 orders; a hand-made sample with more is cut there.
+    constexpr size_t kMaxOrders = 64;
+    const size_t norders = std::min(static_cast<size_t>(std::max(orders, 0)), kMaxOrders);
+    std::array<uint64_t, kMaxOrders> combined{};
     for (const auto& z : s.zones)
-        for (size_t o = 0; o < z.free_blocks.size() && o < combined.size(); ++o)
+        for (size_t o = 0; o < z.free_blocks.size() && o < norders; ++o)
             combined[o] = saturate(static_cast<u128>(combined[o]) + z.free_blocks[o]);
-    std::set<int> seen;
+    uint64_t seen = 0;  // bit per order
     for (int order : options.target_orders) {
-        if (order < 0 || order >= orders || !seen.insert(order).second) continue;
+        if (order < 0 || static_cast<size_t>(order) >= norders) continue;
+        if (seen & (uint64_t{1} << order)) continue;
+        seen |= uint64_t{1} << order;
         OrderSignals t;
         t.order = order;
-        ContigInfo ci = fill_contig_page_info(combined, order);
+        ContigInfo ci = fill_contig_page_info(combined.data(), norders, order);
         t.free_blocks = ci.free_blocks_suitable;
         t.unusable_permille = unusable_free_index_permille(ci, order);
         for (const auto& z : s.zones)
@@ -277,33 +343,56 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
     }
 
     // ---- vmstat counters ------------------------------------------------------------------------
+    s.counters.rebuild_begin();
     if (have_prev) {
-        const auto& before = prev->vmstat.counters;
-        // Both maps are sorted by name: one merge pass instead of a lookup per counter.
-        auto it = before.begin();
-        for (const auto& [name, value] : cur.vmstat.counters) {
-            while (it != before.end() && it->first < name) ++it;
-            if (it == before.end()) break;
-            // Names arrive in sorted order: inserting at end() costs no tree search.
-            if (it->first == name)
-                s.counters.emplace_hint(s.counters.end(), name,
-                                        make_delta(it->second, value, s.interval_usec));
-        }
-        for (auto name : kSummedCounters) {
-            if (s.counters.count(name)) continue;  // the kernel prints the single counter
+        const CounterSet& before = prev->vmstat.counters;
+        const CounterSet& after = cur.vmstat.counters;
+        // The synthetic counters first (only where the kernel does not print the counter in both
+        // samples), in name order, so that one merge writes the whole table in order.
+        struct Synthetic {
+            std::string_view name;
+            std::optional<CounterDelta> delta;
+        };
+        std::array<Synthetic, kSummedCounters.size() + 1> synth{};
+        for (size_t i = 0; i < kSummedCounters.size(); ++i) {
+            const auto name = kSummedCounters[i];
+            synth[i].name = name;
+            if (before.contains(name) && after.contains(name)) continue;  // the kernel's own
             auto a = synthetic_value(prev->vmstat, name);
             auto b = synthetic_value(cur.vmstat, name);
-            if (a && b) s.counters.emplace(std::string(name), make_delta(*a, *b, s.interval_usec));
+            if (a && b) synth[i].delta = make_delta(*a, *b, s.interval_usec);
         }
         // 5.9 split workingset_refault into _anon and _file; before, refaults were file pages only
         // (anon pages were not tracked in the shadow entries).
-        if (!s.counters.count("workingset_refault_file")) {
-            auto a = lookup(prev->vmstat.counters, "workingset_refault");
-            auto b = lookup(cur.vmstat.counters, "workingset_refault");
-            if (a && b)
-                s.counters.emplace("workingset_refault_file", make_delta(*a, *b, s.interval_usec));
+        synth.back().name = "workingset_refault_file";
+        if (!(before.contains("workingset_refault_file") &&
+              after.contains("workingset_refault_file"))) {
+            auto a = lookup(before, "workingset_refault");
+            auto b = lookup(after, "workingset_refault");
+            if (a && b) synth.back().delta = make_delta(*a, *b, s.interval_usec);
         }
+        std::sort(synth.begin(), synth.end(),
+                  [](const Synthetic& x, const Synthetic& y) { return x.name < y.name; });
+        size_t si = 0;
+        auto emit_synth_before = [&](std::string_view limit, bool all) {
+            for (; si < synth.size() && (all || synth[si].name < limit); ++si)
+                if (synth[si].delta) s.counters.rebuild_push(synth[si].name, *synth[si].delta);
+        };
+        // Both sets iterate in name order: one merge pass.
+        auto it = before.begin();
+        const auto end = before.end();
+        for (auto cit = after.begin(); cit != after.end(); ++cit) {
+            const auto [name, value] = *cit;
+            while (it != end && (*it).first < name) ++it;
+            if (it == end) break;
+            if ((*it).first == name) {
+                emit_synth_before(name, false);
+                s.counters.rebuild_push(name, make_delta((*it).second, value, s.interval_usec));
+            }
+        }
+        emit_synth_before({}, true);
     }
+    s.counters.rebuild_end();
 
     // ---- meminfo --------------------------------------------------------------------------------
     s.mem_total_kib = lookup(cur.meminfo.kib, "MemTotal").value_or(0);
@@ -328,8 +417,72 @@ void derive_signals(const Sample* prev, Sample& cur, const SignalOptions& option
         if (f.atomic) ++s.atomic_failures_by_order[f.order];
     }
     s.kmsg_lost = cur.kmsg_lost;
+}
 
-    cur.signals = std::move(s);
+// ---- when to read zoneinfo ----------------------------------------------------------------------
+
+std::string_view to_string(ZoneinfoReason r) {
+    switch (r) {
+        case ZoneinfoReason::none:
+            return "none";
+        case ZoneinfoReason::first:
+            return "first";
+        case ZoneinfoReason::forced:
+            return "forced";
+        case ZoneinfoReason::periodic:
+            return "periodic";
+        case ZoneinfoReason::knobs_changed:
+            return "knobs-changed";
+        case ZoneinfoReason::near_watermark:
+            return "near-watermark";
+        case ZoneinfoReason::failures:
+            return "failures";
+        case ZoneinfoReason::stalls:
+            return "stalls";
+        case ZoneinfoReason::psi:
+            return "psi";
+        case ZoneinfoReason::settling:
+            return "settling";
+    }
+    return "?";
+}
+
+ZoneinfoReason zoneinfo_reason(const Sample& cur, const Sample* prev, const ZoneinfoState& state,
+                               const ZoneinfoPolicy& policy, bool forced) {
+    if (forced) return ZoneinfoReason::forced;
+    if (!state.have || prev == nullptr) return ZoneinfoReason::first;
+    // Trouble first: the reasons the controller's watermark rules fire on.
+    if (!cur.failures.empty()) return ZoneinfoReason::failures;
+    for (std::string_view c : {"allocstall", "pgscan_direct", "compact_stall"}) {
+        auto a = synthetic_value(prev->vmstat, c);
+        auto b = synthetic_value(cur.vmstat, c);
+        if (a && b && *b > *a) return ZoneinfoReason::stalls;
+    }
+    if (cur.psi) {
+        bool high = cur.psi->some.avg10 >= policy.psi_some_percent;
+        if (prev->psi && cur.mono_usec > prev->mono_usec &&
+            cur.psi->some.total_usec > prev->psi->some.total_usec) {
+            const double share =
+                static_cast<double>(cur.psi->some.total_usec - prev->psi->some.total_usec) * 100.0 /
+                static_cast<double>(cur.mono_usec - prev->mono_usec);
+            high = high || share >= policy.psi_some_percent;
+        }
+        if (high) return ZoneinfoReason::psi;
+    }
+    for (const auto& zi : prev->zoneinfo.zones) {
+        if (zi.managed == 0) continue;
+        const BuddyZone* bz = find_buddy(cur.buddy, zi.node, zi.zone);
+        if (bz == nullptr) return ZoneinfoReason::near_watermark;  // the zones changed: look
+        const uint64_t gap = zi.high > zi.min ? zi.high - zi.min : 0;
+        if (buddy_free_pages(*bz) < zi.high + gap) return ZoneinfoReason::near_watermark;
+    }
+    if (cur.knob(Knob::min_free_kbytes) != state.min_free_kbytes ||
+        cur.knob(Knob::watermark_scale_factor) != state.watermark_scale_factor)
+        return ZoneinfoReason::knobs_changed;
+    if (state.ticks_since_trouble < policy.settle_ticks) return ZoneinfoReason::settling;
+    if (state.ticks_since_read + 1 >= std::max<uint32_t>(policy.every_ticks, 1))
+        return ZoneinfoReason::periodic;
+    return ZoneinfoReason::none;
 }
 
 }  // namespace fragtune

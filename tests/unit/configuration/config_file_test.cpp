@@ -133,6 +133,7 @@ history_size = 1024
 [signals]
 psi_source = "/sys/fs/cgroup/system.slice/db.service"
 target_orders = [0, 4, 15]
+zoneinfo_every = 30
 
 [tunables.min_free_kbytes]
 min = 65536
@@ -160,6 +161,7 @@ max_min_free_lowmem_percent = 3
     EXPECT_EQ(c.daemon.history_size, 1024u);
     EXPECT_EQ(c.signals.psi_source, "/sys/fs/cgroup/system.slice/db.service");
     EXPECT_EQ(c.signals.target_orders, (std::vector<int>{0, 4, 15}));
+    EXPECT_EQ(c.signals.zoneinfo_every, 30u);
     EXPECT_EQ(c.knob(Knob::min_free_kbytes).min, 65536);
     EXPECT_EQ(c.knob(Knob::min_free_kbytes).max, 1572864);
     EXPECT_EQ(c.knob(Knob::min_free_kbytes).max_step, 32768);
@@ -171,7 +173,7 @@ max_min_free_lowmem_percent = 3
     // cooldown 100ms < tick 90s is legal but pointless: a warning, not an error.
     ASSERT_EQ(r.loaded.warnings.size(), 1u);
     EXPECT_EQ(r.loaded.warnings[0].describe(),
-              "f.toml:22:12: tunables.swappiness.cooldown: warning: cooldown 100ms is shorter than "
+              "f.toml:23:12: tunables.swappiness.cooldown: warning: cooldown 100ms is shorter than "
               "daemon.tick 1500ms: the knob can change at most once per tick anyway");
     EXPECT_EQ(r.loaded.origin("daemon.tick").describe(), "f.toml:2");
     EXPECT_EQ(r.loaded.origin("daemon.state_path").describe(), "default");
@@ -293,6 +295,9 @@ const BadCase kBadCases[] = {
     {"float for an integer",
      "[daemon]\nhistory_size = 1.5\n",
      {"f.toml:2:16: daemon.history_size: expected an integer, got floating-point 1.5"}},
+    {"zoneinfo_every out of range",
+     "[signals]\nzoneinfo_every = 0\n",
+     {"f.toml:2:18: signals.zoneinfo_every: 0 is out of range: 1..1000"}},
     {"empty target_orders",
      "[signals]\ntarget_orders = []\n",
      {"f.toml:2:17: signals.target_orders: expected at least one page order (0..15), got an empty "

@@ -296,6 +296,30 @@ TEST(Controller, AtomicFailuresRaiseMinFreeMultiplicatively) {
         << cd->reason;
 }
 
+// A raise of a watermark knob is never applied on watermarks read ticks ago.
+TEST(Controller, WatermarkRaisesWaitForAFreshZoneinfo) {
+    Sample s = calm_sample(10 * kSec);
+    Config c;
+    auto st = initial_state(s, c);
+    s.mono_usec += kTick;
+    s.signals.atomic_failures_by_order = {{1, 3}};
+    s.signals.failures_by_order = {{1, 3}};
+    s.signals.zones_at_or_below_min = 1;
+    s.zoneinfo_fresh = false;
+    s.zoneinfo_mono_usec = s.mono_usec - 3 * kTick;
+    auto step = decide(s, st, c);
+    auto d = find(step, Knob::min_free_kbytes);
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->apply);
+    EXPECT_EQ(d->rule, "stale-zoneinfo");
+    EXPECT_NE(d->reason.find("the zone watermarks are from a read 6.0 s ago"), std::string::npos)
+        << d->reason;
+    s.zoneinfo_fresh = true;
+    auto fresh = find(decide(s, st, c), Knob::min_free_kbytes);
+    ASSERT_TRUE(fresh);
+    EXPECT_TRUE(fresh->apply);
+}
+
 TEST(Controller, MixedOrderAtomicFailuresAreListed) {
     Sample s = calm_sample(10 * kSec);
     Config c;

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -235,6 +236,113 @@ TEST_F(KernelFsTest, TheReadBufferIsGivenBackAfterALargeProcfsRead) {
     auto small = live.read("/proc/self/status");
     ASSERT_TRUE(small.ok());
     EXPECT_NE(small->find("VmRSS"), std::string::npos);
+}
+
+// ---- KernelFile: open once, pread every tick -------------------------------------------------
+
+TEST_F(KernelFsTest, AKernelFileRereadsWithoutReopening) {
+    KernelFs kfs(root_);
+    auto f = kfs.open_file("/proc/sys/vm/swappiness");
+    ASSERT_TRUE(f.ok()) << f.error().describe();
+    EXPECT_TRUE(f->is_open());
+    EXPECT_EQ(*f->read(), "60\n");
+    // Rewritten in place (same inode, as the kernel's files are): the new text, same fd.
+    std::ofstream(root_ / "proc/sys/vm/swappiness", std::ios::trunc) << "1\n";
+    EXPECT_EQ(*f->read(), "1\n");
+    std::ofstream(root_ / "proc/sys/vm/swappiness", std::ios::trunc) << "100\n";
+    EXPECT_EQ(*f->read(), "100\n");
+    EXPECT_EQ(f->opens(), 1u);
+}
+
+TEST_F(KernelFsTest, AKernelFileReopensAFileReplacedByRename) {
+    KernelFs kfs(root_);
+    auto f = kfs.open_file("/proc/sys/vm/swappiness");
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(*f->read(), "60\n");
+    std::ofstream(root_ / "proc/sys/vm/.new") << "10\n";
+    fs::rename(root_ / "proc/sys/vm/.new", root_ / "proc/sys/vm/swappiness");
+    EXPECT_EQ(*f->read(), "10\n");
+    EXPECT_EQ(f->opens(), 2u);
+}
+
+TEST_F(KernelFsTest, AKernelFileReportsAbsenceAndPicksTheFileUpOnceItExists) {
+    KernelFs kfs(root_);
+    auto f = kfs.open_file("/proc/pressure/memory");
+    ASSERT_TRUE(f.ok()) << "a missing file still gives a handle";
+    EXPECT_FALSE(f->is_open());
+    auto r = f->read();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().sys_errno, ENOENT);
+    EXPECT_EQ(r.error().message, "cannot open /proc/pressure/memory");
+    fs::create_directories(root_ / "proc/pressure");
+    std::ofstream(root_ / "proc/pressure/memory") << "some avg10=0.00\n";
+    EXPECT_EQ(*f->read(), "some avg10=0.00\n");
+    fs::remove(root_ / "proc/pressure/memory");
+    auto gone = f->read();
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.error().sys_errno, ENOENT);
+}
+
+TEST_F(KernelFsTest, AKernelFileRefusesWhatReadRefuses) {
+    KernelFs kfs(root_);
+    EXPECT_FALSE(kfs.open_file("proc/sys/vm/swappiness").ok());
+    EXPECT_FALSE(kfs.open_file("/proc/sys/../../etc/shadow").ok());
+    ASSERT_EQ(::mkfifo((root_ / "fifo").c_str(), 0644), 0);
+    auto fifo = kfs.open_file("/fifo");
+    ASSERT_TRUE(fifo.ok());
+    auto r = fifo->read();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().describe(),
+              "/fifo is a FIFO, not a regular file: refused (it could block fragtuned)");
+    fs::create_directories(root_ / "dir");
+    auto dir = kfs.open_file("/dir");
+    EXPECT_NE(dir->read().error().message.find("/dir is a directory"), std::string::npos);
+    std::ofstream(root_ / "big") << std::string(2000, '#');
+    auto big = kfs.open_file("/big", fragtune::ReadLimits{1024, "test files"});
+    auto b = big->read();
+    ASSERT_FALSE(b.ok());
+    EXPECT_EQ(b.error().sys_errno, EFBIG);
+    EXPECT_EQ(b.error().message,
+              "/big is more than 1 KiB, over the 1 KiB limit for test files: refused");
+    fs::create_symlink("/dev/null", root_ / "masked");
+    EXPECT_EQ(*kfs.open_file("/masked")->read(), "");
+    std::ofstream(root_ / "real") << "x\n";
+    fs::create_symlink(root_ / "real", root_ / "link");
+    auto link = kfs.open_file("/link", fragtune::ReadLimits{4096, "own files", true});
+    EXPECT_EQ(link->read().error().sys_errno, ELOOP);
+}
+
+TEST_F(KernelFsTest, AKernelFileReadsLargeFilesWhole) {
+    std::string big(100 * 1024, 'x');
+    std::ofstream(root_ / "big") << big;
+    auto f = KernelFs(root_).open_file("/big");
+    EXPECT_EQ(f->read()->size(), big.size());
+    EXPECT_EQ(f->read()->size(), big.size());
+}
+
+// The live kernel: procfs files are read whole by pread() at offset 0, again and again, through
+// one open; zoneinfo needs several reads (one zone per seq_file record).
+TEST_F(KernelFsTest, AKernelFileRereadsLiveProcfs) {
+    KernelFs live("/");
+    for (std::string_view path : {"/proc/zoneinfo", "/proc/vmstat", "/proc/meminfo"}) {
+        auto f = live.open_file(path);
+        ASSERT_TRUE(f.ok());
+        auto first = f->read();
+        if (!first.ok()) GTEST_SKIP() << first.error().describe();
+        const std::string a(*first);
+        const auto b = live.read(path);
+        ASSERT_TRUE(b.ok());
+        auto again = f->read();
+        ASSERT_TRUE(again.ok()) << again.error().describe();
+        // The counters move between reads; the shape (line count) does not.
+        EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), std::count(b->begin(), b->end(), '\n'))
+            << path;
+        EXPECT_EQ(std::count(again->begin(), again->end(), '\n'),
+                  std::count(a.begin(), a.end(), '\n'))
+            << path;
+        EXPECT_EQ(again->back(), '\n');
+        EXPECT_EQ(f->opens(), 1u) << path;
+    }
 }
 
 }  // namespace

@@ -131,7 +131,9 @@ TEST_F(SamplerTest, MissingOrMalformedMandatoryFileIsAnErrorNamingIt) {
 
 TEST_F(SamplerTest, FailedSampleKeepsThePreviousForTheNextDelta) {
     KernelFs kfs(root_);
-    Sampler sampler(kfs, SamplerOptions{});
+    SamplerOptions o;
+    o.zoneinfo.every_ticks = 1;  // zoneinfo read every tick, so its absence fails the sample
+    Sampler sampler(kfs, o);
     ASSERT_TRUE(sampler.take(1'000'000).ok());
     const std::string zoneinfo = slurp(proc() / "zoneinfo");
     fs::remove(proc() / "zoneinfo");
@@ -220,4 +222,110 @@ TEST_F(SamplerTest, AbsentPsiSaysWhyInTheSampleTextAndJson) {
         EXPECT_EQ(r->psi_error.rfind("PSI unreadable: ", 0), 0u) << r->psi_error;
         EXPECT_NE(r->psi_error.find("/proc/pressure/memory"), std::string::npos) << r->psi_error;
     }
+}
+
+// zoneinfo is read on the first tick, on trouble, while settling after it, when the watermark
+// knobs move, and every N calm ticks; otherwise the sample carries the last read, marked stale,
+// with the zones' free pages from this tick's buddyinfo.
+TEST_F(SamplerTest, ZoneinfoIsReadOnlyWhenTheDecisionNeedsIt) {
+    KernelFs kfs(root_);
+    SamplerOptions o;
+    o.zoneinfo.every_ticks = 5;
+    o.zoneinfo.settle_ticks = 2;
+    Sampler sampler(kfs, o);
+    uint64_t t = 1'000'000;
+    auto tick = [&](std::vector<AllocFailure> f = {}) {
+        auto s = sampler.next(t += 1'000'000, std::move(f));
+        EXPECT_TRUE(s.ok()) << s.error().describe();
+        return *s;
+    };
+    const Sample* first = tick();
+    EXPECT_TRUE(first->zoneinfo_fresh);
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::first);
+    const auto zones = first->signals.zones.size();
+    const Sample* calm = tick();
+    EXPECT_FALSE(calm->zoneinfo_fresh);
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::none);
+    EXPECT_EQ(calm->zoneinfo_mono_usec, 2'000'000u);
+    ASSERT_EQ(calm->signals.zones.size(), zones);  // the last read's zones and watermarks
+    // Free pages from buddyinfo: zoneinfo's own count is of the earlier tick.
+    for (const auto& z : calm->signals.zones)
+        EXPECT_EQ(z.free_pages, fill_contig_page_info(z.free_blocks, 0).free_pages) << z.zone;
+
+    set_counter(proc() / "vmstat", "compact_stall", 1'000'000);
+    EXPECT_TRUE(tick()->zoneinfo_fresh);
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::stalls);
+    EXPECT_TRUE(tick()->zoneinfo_fresh);  // settling
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::settling);
+    EXPECT_TRUE(tick()->zoneinfo_fresh);
+    EXPECT_FALSE(tick()->zoneinfo_fresh);  // settled
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(tick()->zoneinfo_fresh) << i;
+    EXPECT_TRUE(tick()->zoneinfo_fresh);  // the 5th tick after the last read
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::periodic);
+
+    EXPECT_FALSE(tick()->zoneinfo_fresh);
+    spit(proc() / "sys/vm/min_free_kbytes", "90000\n");
+    EXPECT_TRUE(tick()->zoneinfo_fresh);
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::knobs_changed);
+
+    AllocFailure f;
+    f.order = 1;
+    f.atomic = true;
+    const Sample* troubled = tick({f});
+    EXPECT_TRUE(troubled->zoneinfo_fresh);
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::failures);
+    EXPECT_EQ(troubled->zoneinfo_mono_usec, troubled->mono_usec);
+    EXPECT_TRUE(sampler.next(t += 1'000'000, {}, 0, /*force_zoneinfo=*/true).ok());
+    EXPECT_EQ(sampler.last_zoneinfo_reason(), ZoneinfoReason::forced);
+}
+
+// The pure policy: near a watermark (free from buddyinfo against the last known watermarks) and
+// PSI above the threshold both ask for a read.
+TEST_F(SamplerTest, ZoneinfoReasonSeesWatermarksAndPsi) {
+    KernelFs kfs(root_);
+    Sampler sampler(kfs, SamplerOptions{});
+    const Sample prev = *sampler.take(1'000'000);
+    Sample cur = *sampler.take(2'000'000);
+    ZoneinfoState st;
+    st.have = true;
+    st.min_free_kbytes = cur.knob(Knob::min_free_kbytes);
+    st.watermark_scale_factor = cur.knob(Knob::watermark_scale_factor);
+    const ZoneinfoPolicy pol;
+    ASSERT_EQ(zoneinfo_reason(cur, &prev, st, pol), ZoneinfoReason::none);
+    EXPECT_EQ(zoneinfo_reason(cur, nullptr, st, pol), ZoneinfoReason::first);
+    EXPECT_EQ(zoneinfo_reason(cur, &prev, ZoneinfoState{}, pol), ZoneinfoReason::first);
+    EXPECT_EQ(zoneinfo_reason(cur, &prev, st, pol, true), ZoneinfoReason::forced);
+
+    // One zone's free lists down to its last known min: near.
+    Sample low = cur;
+    const ZoneInfoZone* normal = nullptr;
+    for (const auto& z : prev.zoneinfo.zones)
+        if (z.zone == "Normal") normal = &z;
+    ASSERT_NE(normal, nullptr);
+    for (auto& bz : low.buddy.zones)
+        if (bz.zone == "Normal") {
+            std::fill(bz.free_blocks.begin(), bz.free_blocks.end(), 0);
+            bz.free_blocks[0] = normal->min;
+        }
+    EXPECT_EQ(zoneinfo_reason(low, &prev, st, pol), ZoneinfoReason::near_watermark);
+    // Just above high + (high - min): not near.
+    for (auto& bz : low.buddy.zones)
+        if (bz.zone == "Normal") bz.free_blocks[0] = normal->high + (normal->high - normal->min);
+    EXPECT_EQ(zoneinfo_reason(low, &prev, st, pol), ZoneinfoReason::none);
+
+    ASSERT_TRUE(cur.psi);
+    Sample psi = cur;
+    psi.psi->some.avg10 = pol.psi_some_percent;
+    EXPECT_EQ(zoneinfo_reason(psi, &prev, st, pol), ZoneinfoReason::psi);
+    psi = cur;  // 5 % of the 1 s interval stalled
+    psi.psi->some.total_usec = prev.psi->some.total_usec + 50'000;
+    EXPECT_EQ(zoneinfo_reason(psi, &prev, st, pol), ZoneinfoReason::psi);
+
+    ZoneinfoState settling = st;
+    settling.ticks_since_trouble = 3;
+    EXPECT_EQ(zoneinfo_reason(cur, &prev, settling, pol), ZoneinfoReason::settling);
+    ZoneinfoState due = st;
+    due.ticks_since_read = pol.every_ticks - 1;
+    EXPECT_EQ(zoneinfo_reason(cur, &prev, due, pol), ZoneinfoReason::periodic);
+    EXPECT_EQ(to_string(ZoneinfoReason::near_watermark), "near-watermark");
 }
