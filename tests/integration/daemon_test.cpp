@@ -473,15 +473,15 @@ TEST(Daemon, ProcFileVanishingMidRunHoldsKnobsAndRecovers) {
     FixtureMachine m;
     Running d(m, {"--mode", "active"});
     ASSERT_TRUE(d.ready());
-    const std::string zoneinfo = read_text(m.path("/proc/zoneinfo"));
-    fs::remove(m.path("/proc/zoneinfo"));
+    const std::string buddyinfo = read_text(m.path("/proc/buddyinfo"));
+    fs::remove(m.path("/proc/buddyinfo"));
     ASSERT_TRUE(wait_for([&] {
         return d.proc->log().find("sampling failed") != std::string::npos;
     })) << d.proc->log();
-    write_text(m.path("/proc/zoneinfo"), zoneinfo.substr(0, zoneinfo.size() / 3));  // truncated
+    write_text(m.path("/proc/buddyinfo"), buddyinfo.substr(0, buddyinfo.size() / 3));  // truncated
     std::this_thread::sleep_for(500ms);
     EXPECT_TRUE(d.proc->running());
-    write_text(m.path("/proc/zoneinfo"), zoneinfo);
+    write_text(m.path("/proc/buddyinfo"), buddyinfo);
     EXPECT_TRUE(wait_for([&] {
         return d.proc->log().find("sampling recovered") != std::string::npos;
     })) << d.proc->log();
