@@ -230,7 +230,7 @@ Result<void> KernelFile::open() {
     close_fd();
     int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
     if (limits_.no_follow) flags |= O_NOFOLLOW;
-    Fd fd(::open(full_.c_str(), flags));
+    UniqueFd fd(::open(full_.c_str(), flags));
     if (fd.get() < 0) return make_error(fmt::format("cannot open {}", path_), errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return make_error(fmt::format("cannot stat {}", path_), errno);
