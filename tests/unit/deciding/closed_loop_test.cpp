@@ -638,6 +638,7 @@ TEST(ClosedLoop, VariableTicksFromTheCadenceKeepTheControlLawInTime) {
         intervals.size(), static_cast<double>(*lo) / 1e6, static_cast<double>(*hi) / 1e6,
         static_cast<double>(last_failure - onset) / 1e6,
         static_cast<double>(back_at - last_failure) / 1e6, static_cast<double>(bound) / 1e6);
+}
 
 // ---- anticipation (issue #13) --------------------------------------------------------------------
 

@@ -618,7 +618,7 @@ TEST(StateFileBridge, ARestartKeepsWhatAnticipationLearntAndTheRestOfItsHold) {
     ControllerState after;
     after.start_usec = 3600000000;
     Config config;
-    adopt_persisted(after, *reloaded, config);
+    adopt_persisted(after, *reloaded);
     EXPECT_EQ(after.anticipation.watermark.value, 140);
     EXPECT_EQ(after.anticipation.watermark.at_usec, 1800000000u);
     EXPECT_EQ(after.anticipation.watermark.why, "direct-reclaim episode");
@@ -630,7 +630,7 @@ TEST(StateFileBridge, ARestartKeepsWhatAnticipationLearntAndTheRestOfItsHold) {
     // Restarted 10 s after boot: the age is cut at the boot (the clock starts there).
     ControllerState early;
     early.start_usec = 10000000;
-    adopt_persisted(early, *reloaded, config);
+    adopt_persisted(early, *reloaded);
     EXPECT_EQ(early.anticipation.watermark.at_usec, 0u);
 }
 
