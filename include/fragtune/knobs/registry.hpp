@@ -30,14 +30,15 @@ inline constexpr std::size_t kKnobCount = kKnobModules.size();
 namespace registry_detail {
 constexpr bool rows_follow_the_enum() {
     for (std::size_t i = 0; i < kKnobModules.size(); ++i)
-        if (index(kKnobModules[i].spec.knob) != i || kKnobModules[i].propose == nullptr ||
-            kKnobModules[i].add_policy_keys == nullptr)
-            return false;
+        if (index(kKnobModules[i].spec.knob) != i) return false;
     return true;
 }
 }  // namespace registry_detail
 static_assert(registry_detail::rows_follow_the_enum(),
-              "row i of kKnobModules must be the module of Knob i, with propose and config keys");
+              "row i of kKnobModules must be the module of Knob i");
+// That every module has its propose and config-key hooks is a unit test (tunables_test.cpp): GCC 12
+// cannot compare a function's address with nullptr in a constant expression under -fsanitize
+// (the asan preset).
 static_assert(index(kLastKnob) + 1 == kKnobCount,
               "every Knob enumerator needs its module in kKnobModules, and no more");
 

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "fragtune/util/result.hpp"
 #include "fragtune/util/fd.hpp"
+#include "fragtune/util/result.hpp"
 
 namespace fragtune {
 

@@ -331,6 +331,14 @@ Result<UniqueFd> KernelFs::open_trigger(std::string_view path, std::string_view 
     if (!full) return full.error();
     UniqueFd fd(::open(full->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return make_error(fmt::format("cannot open {} to arm a trigger", path), errno);
+    // Only the kernel's own PSI files take triggers: a write into anything else (a fixture tree,
+    // a recording, a file put in place of /proc) would change the file instead of arming a trigger.
+    if (!on_kernel_fs(fd.get()))
+        return make_error(
+            fmt::format(
+                "{} is not a kernel PSI file (not on procfs or cgroupfs): no trigger written",
+                path),
+            EOPNOTSUPP);
     ssize_t n;
     do {
         n = ::write(fd.get(), text.data(), text.size());

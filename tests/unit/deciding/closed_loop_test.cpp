@@ -578,6 +578,7 @@ TEST(ClosedLoop, AnUnpinnedKnobBelowItsBaselineStillAnswersAtomicFailures) {
 // failure (plus one calm tick of lateness).
 TEST(ClosedLoop, VariableTicksFromTheCadenceKeepTheControlLawInTime) {
     Loop loop;
+    loop.reactive_only();  // the reactive rules' timing; learned-reserve would hold the raise
     loop.verbose = std::getenv("FRAGTUNE_VERBOSE") != nullptr;
     const int64_t baseline = loop.k.knob(Knob::min_free_kbytes);
     CadenceConfig cc{0, 300'000, 10'000'000};

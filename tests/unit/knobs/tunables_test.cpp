@@ -48,3 +48,10 @@ TEST(Tunables, KernelRangesFollowVersions) {
     EXPECT_EQ(kernel_range(Knob::watermark_scale_factor, KernelVersion{6, 1}).min, 1);
     EXPECT_EQ(kernel_range(Knob::compaction_proactiveness, KernelVersion{6, 1}).max, 100);
 }
+
+TEST(Registry, EveryModuleHasItsProposeAndConfigKeyHooks) {
+    for (const auto& m : fragtune::kKnobModules) {
+        EXPECT_NE(m.propose, nullptr) << m.spec.name;
+        EXPECT_NE(m.add_policy_keys, nullptr) << m.spec.name;
+    }
+}

@@ -83,9 +83,9 @@ TEST(PsiTrigger, FailuresSayWhyAndThatFragtunedPolls) {
         std::string::npos);
 }
 
-// The fd side through KernelFs: rooted like every path, the text written in one write(), the fd
-// kept open; errors keep errno.
-TEST(PsiTrigger, OpenTriggerWritesTheTextUnderTheRoot) {
+// The fd side through KernelFs: rooted like every path, only on the kernel's file systems; errors
+// keep errno.
+TEST(PsiTrigger, OpenTriggerRefusesFilesThatAreNotTheKernelsAndStaysUnderTheRoot) {
     char tmpl[] = "/tmp/fragtune-psi-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::filesystem::path root = tmpl;
@@ -93,11 +93,14 @@ TEST(PsiTrigger, OpenTriggerWritesTheTextUnderTheRoot) {
     std::ofstream(root / "proc/pressure/memory") << "";
     KernelFs fs(root);
     const std::string text = psi_trigger_text({70'000, 1'000'000});
+    // A regular file in a fixture tree is not the kernel's PSI file: refused, and left as it was
+    // (a trigger written into it would corrupt the fixture).
     auto fd = fs.open_trigger("/proc/pressure/memory", text);
-    ASSERT_TRUE(fd.ok()) << fd.error().describe();
-    EXPECT_GE(fd->get(), 0);
+    ASSERT_FALSE(fd.ok());
+    EXPECT_EQ(fd.error().sys_errno, EOPNOTSUPP);
+    EXPECT_NE(fd.error().message.find("not a kernel PSI file"), std::string::npos);
     std::ifstream in(root / "proc/pressure/memory", std::ios::binary);
-    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "");
 
     auto absent = fs.open_trigger("/sys/fs/cgroup/gone/memory.pressure", text);
     ASSERT_FALSE(absent.ok());
@@ -106,6 +109,17 @@ TEST(PsiTrigger, OpenTriggerWritesTheTextUnderTheRoot) {
               std::string::npos);
     EXPECT_FALSE(fs.open_trigger("/proc/../etc/passwd", text).ok());  // never outside the root
     std::filesystem::remove_all(root);
+}
+
+// The live kernel's PSI file takes a trigger (a 2 s window: allowed without CAP_SYS_RESOURCE since
+// 6.5; older kernels need the capability, which root has). Closing the fd removes it again.
+TEST(PsiTrigger, ArmsOnTheLiveKernelsPsiFile) {
+    if (::access("/proc/pressure/memory", W_OK) != 0)
+        GTEST_SKIP() << "no writable /proc/pressure/memory";
+    KernelFs fs("/");
+    auto fd = fs.open_trigger("/proc/pressure/memory", psi_trigger_text({500'000, 2'000'000}));
+    ASSERT_TRUE(fd.ok()) << fd.error().describe();
+    EXPECT_GE(fd->get(), 0);
 }
 
 }  // namespace
