@@ -13,7 +13,7 @@ _fragtunectl() {
     fi
 
     local commands="status history explain monitor mode pin unpin restore reload"
-    local knobs="min_free_kbytes watermark_scale_factor compaction_proactiveness vfs_cache_pressure swappiness"
+    local knobs="min_free_kbytes watermark_scale_factor compaction_proactiveness vfs_cache_pressure swappiness watermark_boost_factor"
     local global_opts="--address --json --utc --help --version"
 
     # Arguments of options.

@@ -38,9 +38,9 @@ constexpr const char* kName = "org.fragtune1";
 constexpr const char* kPath = "/org/fragtune1";
 constexpr const char* kIface = "org.fragtune1.Manager";
 constexpr int64_t kOriginalMinFree = 67584;  // tests/fixtures/live-6.18-vm
-const std::vector<std::string> kKnobs = {"min_free_kbytes", "watermark_scale_factor",
-                                         "compaction_proactiveness", "vfs_cache_pressure",
-                                         "swappiness"};
+const std::vector<std::string> kKnobs = {
+    "min_free_kbytes", "watermark_scale_factor", "compaction_proactiveness", "vfs_cache_pressure",
+    "swappiness",      "watermark_boost_factor"};
 const std::vector<std::string> kMutating = {"SetMode", "Pin", "Unpin", "Restore", "Reload"};
 
 // The real policy, as the system bus would include it from /usr/share/dbus-1/system.d.

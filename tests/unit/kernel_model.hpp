@@ -1,5 +1,5 @@
 // A small, documented, deterministic model of the kernel's memory management, good enough to close
-// the loop around decide(): it turns the five knob values and a workload into the next Sample.
+// the loop around decide(): it turns the six knob values and a workload into the next Sample.
 //
 // What is modelled (one node, zones DMA / DMA32 / Normal of a 16 GiB machine, pages of 4 KiB; every
 // tick of 2 s is simulated in 20 sub-steps of 100 ms):
@@ -25,6 +25,12 @@
 //    sub-step.
 //  * File reads of a working set larger than the page cache refault (workingset_refault_file) in
 //    proportion to the missing share.
+//  * Watermark boost (only with Workload::fallback_events_per_sec): each fallback adds a pageblock
+//    (512 pages) to the boost, at most watermark_boost_factor / 10000 of the high watermark;
+//    kswapd then reclaims up to high + boost; its pass ends, and the boost is cleared, once per
+//    tick (at the start of the next one, so the sample sees it). What boosted reclaim takes
+//    from page cache beyond the plain high watermark is working set in the share file_ws / cache,
+//    and refaults within the sub-step (workingset_refault_file).
 //  * Fragmentation: free memory is "in free 2 MiB blocks" (order 9) or not. Unmovable allocations
 //  (and
 //    slab growth) break kUnmovableBreaksPerPage blocks per page; allocations use non-block free
@@ -89,6 +95,9 @@ struct Workload {
     double file_reads_pages_per_sec = 0;
     // Cold anonymous memory (resident or swapped out) that the application starts using again.
     double anon_warming_pages_per_sec = 0;
+    // Pageblock fallbacks (an allocation stealing a block of another migrate type) per second:
+    // each boosts the watermarks by a pageblock (boost_watermark). 0: the boost is never used.
+    double fallback_events_per_sec = 0;
 };
 
 class Kernel {
@@ -99,7 +108,7 @@ class Kernel {
         add_zone("DMA", 3840);
         add_zone("DMA32", 772915);
         add_zone("Normal", 3407872);
-        knobs_ = {67584, 10, 20, 100, 60};
+        knobs_ = {67584, 10, 20, 100, 60, 15000};
         double total = total_managed();
         free_ = 262144;
         anon_cold_ = 1'000'000;
@@ -117,6 +126,12 @@ class Kernel {
     int64_t knob(Knob k) const { return knobs_[index(k)]; }
     uint64_t writes() const { return writes_; }
     double free_pages() const { return free_; }
+    double boost_pages() const { return boost_; }
+    // Totals since start: what kswapd reclaimed only because of the boost (above the plain high
+    // watermark), and the working-set pages of it that refaulted. Not in the Sample (the kernel
+    // does not tell them apart): the scenarios' ground truth.
+    double boost_reclaimed_pages() const { return boost_reclaimed_; }
+    double boost_refaulted_pages() const { return boost_refaulted_; }
     double trough_free_pages() const {
         return trough_free_;
     }  // lowest free memory within the last tick
@@ -154,6 +169,7 @@ class Kernel {
         const auto before = vm_;
         const double psi_before = psi_some_usec_;
         failures_ = 0;
+        boost_ = 0;
         trough_free_ = free_;
         int done = 0;
         while (done < substeps) {
@@ -304,18 +320,39 @@ class Kernel {
         marks_ = marks();
         direct_this_substep_ = false;
 
+        // boost_watermark(): fallbacks boost the watermarks and wake kswapd.
+        const double factor = static_cast<double>(knob(Knob::watermark_boost_factor));
+        if (w.fallback_events_per_sec > 0 && factor > 0) {
+            const double max_boost = std::max(marks_.high * factor / 10000, 512.0);
+            boost_ = std::min(boost_ + 512 * w.fallback_events_per_sec * kSubSec, max_boost);
+        }
         // kswapd
-        if (free_ < marks_.low) {
+        if (free_ < marks_.low || boost_ > 0) {
             if (!kswapd_awake_ && now_ - kswapd_slept_usec_ <= kSubUsec && kswapd_slept_usec_ != 0)
                 count("kswapd_low_wmark_hit_quickly", 1);
             kswapd_awake_ = true;
         }
         if (kswapd_awake_) {
-            double got = reclaim(
-                std::max(0.0, std::min(kKswapdPagesPerSec * kSubSec, marks_.high - free_ + 1)));
+            const double free_before = free_;
+            const double cache_before = cache_;
+            double got = reclaim(std::max(
+                0.0, std::min(kKswapdPagesPerSec * kSubSec, marks_.high + boost_ - free_ + 1)));
             count("pgscan_kswapd", 1.2 * got);
             count("pgsteal_kswapd", got);
-            if (free_ >= marks_.high || got <= 0) {
+            const double beyond_high =
+                boost_ > 0 ? std::max(0.0, free_ - std::max(free_before, marks_.high)) : 0.0;
+            boost_reclaimed_ += beyond_high;
+            if (beyond_high > 0 && w.file_ws_pages > 0 && cache_before > 0) {
+                const double evicted = std::min(beyond_high, cache_before - cache_) *
+                                       std::min(1.0, w.file_ws_pages / cache_before);
+                if (evicted > 0) {
+                    boost_refaulted_ += evicted;
+                    count("workingset_refault_file", evicted);
+                    alloc(evicted);
+                    cache_ += evicted;
+                }
+            }
+            if (free_ >= marks_.high + boost_ || got <= 0) {
                 kswapd_awake_ = false;
                 kswapd_slept_usec_ = now_;
             }
@@ -454,6 +491,8 @@ class Kernel {
             zs.min_pages = z.min;
             zs.low_pages = z.low;
             zs.high_pages = z.high;
+            // The boost sits on the largest zone (where fallbacks happen in this model).
+            if (z.zone == "Normal") zs.boost_pages = z.boost.emplace(static_cast<uint64_t>(boost_));
             g.zones.push_back(zs);
             if (z.free <= z.min) ++g.zones_at_or_below_min;
             if (z.free < z.low) ++g.zones_below_low;
@@ -509,7 +548,9 @@ class Kernel {
     std::array<int64_t, kKnobCount> knobs_{};
     uint64_t writes_ = 0;
     uint64_t now_ = 0;
-    int phase_ = 0;  // the next sub-step's place in the workload's 2 s pattern
+    int phase_ = 0;     // the next sub-step's place in the workload's 2 s pattern
+    double boost_ = 0;  // pages over the watermarks (boost_watermark), cleared when kswapd is done
+    double boost_reclaimed_ = 0, boost_refaulted_ = 0;
     Marks marks_;
     double free_ = 0, cache_ = 0, anon_cold_ = 0, anon_hot_ = 0, slab_ = 0, slab_unrecl_ = 0;
     double swap_used_ = 0, swapped_cold_ = 0, swapped_hot_ = 0;

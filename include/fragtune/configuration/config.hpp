@@ -94,15 +94,24 @@ struct MetricsConfig {
     std::string textfile_path;  // empty: off. e.g. /var/lib/prometheus/node-exporter/fragtune.prom
 };
 
+// Every knob's KnobConfig defaults, enabled as its module says (KnobModule::enabled_by_default).
+inline std::array<KnobConfig, kKnobCount> default_knob_configs() {
+    std::array<KnobConfig, kKnobCount> knobs{};
+    for (std::size_t i = 0; i < kKnobCount; ++i)
+        knobs[i].enabled = kKnobModules[i].enabled_by_default;
+    return knobs;
+}
+
 struct Config {
     DaemonConfig daemon;
     SignalsConfig signals;
-    std::array<KnobConfig, kKnobCount> knobs{};
+    std::array<KnobConfig, kKnobCount> knobs = default_knob_configs();
     MinFreePolicy min_free;
     WatermarkPolicy watermark;
     CompactionPolicy compaction;
     VfsCachePolicy vfs_cache;
     SwappinessPolicy swappiness;
+    WatermarkBoostPolicy watermark_boost;
     SafetyConfig safety;
     MetricsConfig metrics;
 

@@ -18,10 +18,11 @@ enum class Knob : uint8_t {
     compaction_proactiveness,
     vfs_cache_pressure,
     swappiness,
+    watermark_boost_factor,
 };
 // The last enumerator: registry.hpp asserts that the table ends with it, so an enumerator added
 // here without its module (or a module without its enumerator) fails the build.
-inline constexpr Knob kLastKnob = Knob::swappiness;
+inline constexpr Knob kLastKnob = Knob::watermark_boost_factor;
 
 inline constexpr std::size_t index(Knob k) {
     return static_cast<std::size_t>(k);

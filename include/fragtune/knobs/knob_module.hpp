@@ -88,6 +88,9 @@ struct KnobModule {
     void (*on_change)(ControllerState& state, int64_t value);
     // `value` was really written to the kernel.
     void (*on_applied)(ControllerState& state, int64_t value);
+
+    // Whether [tunables.NAME] enabled defaults to true (knobs whose policy is opt-in: false).
+    bool enabled_by_default = true;
 };
 
 }  // namespace fragtune

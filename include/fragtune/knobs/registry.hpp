@@ -13,6 +13,7 @@
 #include "fragtune/knobs/min_free_kbytes.hpp"
 #include "fragtune/knobs/swappiness.hpp"
 #include "fragtune/knobs/vfs_cache_pressure.hpp"
+#include "fragtune/knobs/watermark_boost_factor.hpp"
 #include "fragtune/knobs/watermark_scale_factor.hpp"
 
 namespace fragtune {
@@ -23,6 +24,7 @@ inline constexpr auto kKnobModules = std::to_array<KnobModule>({
     knobs::compaction_proactiveness::kModule,
     knobs::vfs_cache_pressure::kModule,
     knobs::swappiness::kModule,
+    knobs::watermark_boost_factor::kModule,
 });
 
 inline constexpr std::size_t kKnobCount = kKnobModules.size();

@@ -78,10 +78,12 @@ TEST(ConfigRegistry, EveryConfigFieldHasARow) {
     EXPECT_EQ(fields_reached(c, &c.vfs_cache, sizeof c.vfs_cache), member_count<VfsCachePolicy>());
     EXPECT_EQ(fields_reached(c, &c.swappiness, sizeof c.swappiness),
               member_count<SwappinessPolicy>());
+    EXPECT_EQ(fields_reached(c, &c.watermark_boost, sizeof c.watermark_boost),
+              member_count<WatermarkBoostPolicy>());
     EXPECT_EQ(fields_reached(c, &c.safety, sizeof c.safety), member_count<SafetyConfig>());
     EXPECT_EQ(fields_reached(c, &c.metrics, sizeof c.metrics), member_count<MetricsConfig>());
-    // Config itself: the ten members above and nothing else.
-    EXPECT_EQ(member_count<Config>(), 10u);
+    // Config itself: the eleven members above and nothing else.
+    EXPECT_EQ(member_count<Config>(), 11u);
 }
 
 TEST(ConfigRegistry, NamesAreUniqueAndFindable) {
@@ -253,7 +255,7 @@ const BadCase kBadCases[] = {
      "[tunables.dirty_ratio]\n",
      {"f.toml:1:11: tunables.dirty_ratio: unknown tunable [tunables.dirty_ratio]; fragtune tunes "
       "min_free_kbytes, watermark_scale_factor, compaction_proactiveness, vfs_cache_pressure, "
-      "swappiness"}},
+      "swappiness, watermark_boost_factor"}},
     {"section that is not a table",
      "daemon = 5\n",
      {"f.toml:1:10: daemon: expected a table [daemon], got integer 5"}},

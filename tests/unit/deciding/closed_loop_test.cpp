@@ -779,3 +779,118 @@ TEST(ClosedLoop, SlowLeakIsCaughtBeforeTheLowWatermark) {
     std::printf("[scenario 13] leak: predict-low at tick %d with free %.0f MiB, low %.0f MiB: %s\n",
                 at, free[at] * 4 / 1024, low[at] * 4 / 1024, ch.front().d.reason.c_str());
 }
+
+// Scenario 14: pageblock fallbacks boost the watermarks while a stream of file pages keeps free
+// memory near the watermarks and a file working set is re-read: every boost sends kswapd after
+// the working set above the plain high watermark, and what it takes refaults at once. High-order
+// blocks are plentiful, so the boost buys nothing. fragtune (watermark_boost_factor enabled)
+// lowers the factor while the boost costs refaults, which then stop; once the fallbacks stop it
+// steps the factor back to the kernel's 15000. Disabled (the default), the factor never moves and
+// the boost goes on costing refaults.
+void boost_workload(int tick, model::Workload& w, int fallbacks_until) {
+    w.target_free_pages = 30000;
+    w.stream_pages_per_sec = 20000;
+    w.file_ws_pages = 1'500'000;
+    w.file_reads_pages_per_sec = 20000;
+    w.fallback_events_per_sec = tick < fallbacks_until ? 100 : 0;
+}
+
+struct BoostRun {
+    std::vector<double> factor, boost_refaults, boost_reclaimed, refaults, u9;
+};
+
+BoostRun run_boost(Loop& loop, int ticks, int fallbacks_until) {
+    BoostRun r;
+    double refaulted = loop.k.boost_refaulted_pages(), reclaimed = loop.k.boost_reclaimed_pages();
+    for (int i = 0; i < ticks; ++i) {
+        boost_workload(loop.tick, loop.k.w, fallbacks_until);
+        Sample s = loop.step();
+        r.factor.push_back(static_cast<double>(loop.k.knob(Knob::watermark_boost_factor)));
+        r.boost_refaults.push_back(loop.k.boost_refaulted_pages() - refaulted);
+        r.boost_reclaimed.push_back(loop.k.boost_reclaimed_pages() - reclaimed);
+        refaulted = loop.k.boost_refaulted_pages();
+        reclaimed = loop.k.boost_reclaimed_pages();
+        r.refaults.push_back(static_cast<double>(counter(s, "workingset_refault_file")));
+        r.u9.push_back(s.signals.targets.back().unusable_permille);
+        if (getenv("BOOST_VERBOSE"))
+            std::printf(
+                "tick %d factor %.0f refaults %.0f (boost %.0f) boost-reclaim %.0f boost %.0f "
+                "free %.0f cache %.0f u9 %.0f\n",
+                i, r.factor.back(), r.refaults.back(), r.boost_refaults.back(),
+                r.boost_reclaimed.back(), loop.k.boost_pages(), loop.k.free_pages(),
+                loop.k.cache_pages(), r.u9.back());
+    }
+    if (getenv("BOOST_VERBOSE"))
+        for (const auto& l : loop.log) std::printf("%d %s\n", l.tick, format_decision(l.d).c_str());
+    return r;
+}
+
+TEST(ClosedLoop, BoostDrivenRefaultsLowerTheBoostFactorThenItReturns) {
+    constexpr int kFallbacksUntil = 60, kTicks = 200;
+    constexpr Knob kBoost = Knob::watermark_boost_factor;
+    Loop on;
+    on.config.knob(kBoost).enabled = true;
+    const BoostRun r = run_boost(on, kTicks, kFallbacksUntil);
+    Loop off;  // the default: disabled
+    ASSERT_FALSE(off.config.knob(kBoost).enabled);
+    const BoostRun d = run_boost(off, kTicks, kFallbacksUntil);
+    auto sum = [](const std::vector<double>& v, int from, int to) {
+        double n = 0;
+        for (int i = from; i < to; ++i) n += v[static_cast<size_t>(i)];
+        return n;
+    };
+
+    // Disabled: never a decision, never a write, and the boost costs refaults all along.
+    for (const auto& l : off.log) EXPECT_NE(l.d.knob, kBoost) << format_decision(l.d);
+    for (double f : d.factor) ASSERT_EQ(f, 15000);
+    EXPECT_GT(sum(d.boost_refaults, 20, kFallbacksUntil), 40 * 50000.0);
+    EXPECT_GT(sum(d.boost_reclaimed, 20, kFallbacksUntil), 40 * 50000.0);
+    // That is all the refaulting: the working set fits once the boost is gone.
+    EXPECT_EQ(sum(d.boost_refaults, kFallbacksUntil, kTicks), 0);
+    EXPECT_EQ(sum(d.refaults, kFallbacksUntil + 1, kTicks), 0);
+
+    // Enabled: lowered, by boost-reclaim only, while the boost was costing refaults, down to the
+    // lower bound (0: no boost) while the fallbacks go on.
+    const auto ch = on.changes(kBoost);
+    ASSERT_GE(ch.size(), 3u);
+    std::vector<Logged> lowers;
+    for (const auto& l : ch)
+        if (l.d.action == Action::lower) lowers.push_back(l);
+    ASSERT_EQ(lowers.size(), 3u);
+    for (const auto& l : lowers) {
+        EXPECT_EQ(l.d.rule, "boost-reclaim");
+        EXPECT_LT(l.tick, kFallbacksUntil);
+        EXPECT_GT(r.boost_refaults[static_cast<size_t>(l.tick)], 1000.0) << l.tick;
+    }
+    EXPECT_EQ(lowers.back().d.new_value, 0);
+    const int zero_at = lowers.back().tick;
+    EXPECT_LT(zero_at, 20);
+    // From then on (fallbacks still going) the boost's reclaim and its refaults are gone: the
+    // sample's refaults too, against the disabled run's over the same ticks.
+    EXPECT_EQ(sum(r.boost_reclaimed, zero_at + 1, kFallbacksUntil), 0);
+    EXPECT_EQ(sum(r.boost_refaults, zero_at + 1, kFallbacksUntil), 0);
+    EXPECT_LT(sum(r.refaults, zero_at + 1, kFallbacksUntil),
+              0.01 * sum(d.refaults, zero_at + 1, kFallbacksUntil));
+
+    // Back to the kernel's 15000 by decay steps, each after calm_usec without boost-driven refaults,
+    // within the hourly change cap.
+    const auto& kc = on.config.knob(kBoost);
+    const uint64_t tick_usec = kTickUsec;
+    int decays = 0;
+    for (const auto& l : ch) {
+        if (l.d.action != Action::decay) continue;
+        ++decays;
+        EXPECT_GE(static_cast<uint64_t>(l.tick - zero_at) * tick_usec, kc.calm_usec) << l.tick;
+    }
+    EXPECT_EQ(decays, 3);
+    EXPECT_EQ(r.factor.back(), 15000);
+    EXPECT_EQ(ch.back().d.new_value, 15000);
+    EXPECT_LE(ch.size(), static_cast<size_t>(kc.max_changes_per_hour));
+    std::printf(
+        "[scenario 14] boost: factor 15000 -> 0 by tick %d, boost-driven refaults %.0f pages/tick "
+        "(disabled) vs %.0f (enabled) over ticks %d..%d, back to 15000 at tick %d\n",
+        zero_at,
+        sum(d.boost_refaults, zero_at + 1, kFallbacksUntil) / (kFallbacksUntil - zero_at - 1),
+        sum(r.boost_refaults, zero_at + 1, kFallbacksUntil) / (kFallbacksUntil - zero_at - 1),
+        zero_at + 1, kFallbacksUntil - 1, ch.back().tick);
+}

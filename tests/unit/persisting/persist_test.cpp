@@ -33,7 +33,7 @@ PersistInput base() {
     in.version = "0.1.0";
     in.generated_at = "2024-05-01T12:00:00Z";
     in.min_free_cap_kib = 200000;
-    const int64_t originals[] = {67584, 10, 20, 100, 60};
+    const int64_t originals[] = {67584, 10, 20, 100, 60, 15000};
     for (const auto& t : kTunables) {
         auto& ks = in.knobs[index(t.knob)];
         ks.original = originals[index(t.knob)];

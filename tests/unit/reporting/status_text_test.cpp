@@ -47,13 +47,15 @@ TEST(StatusText, SummaryShowsModeValuesStatesChangesAndSamplingTrouble) {
     EXPECT_EQ(status_summary(Mode::active, st, nullptr, 0, false), "starting");
     EXPECT_EQ(status_summary(Mode::active, st, &s, 0, false),
               "active min_free_kbytes=67584 watermark_scale_factor=10 compaction_proactiveness=20 "
-              "vfs_cache_pressure=100 swappiness=60");
+              "vfs_cache_pressure=100 swappiness=60 watermark_boost_factor=15000(disabled)");
     st.knob(Knob::swappiness).status = KnobStatus::pinned;
     Sample lacking = s;
     lacking.knobs[index(Knob::compaction_proactiveness)] = std::nullopt;
-    EXPECT_EQ(status_summary(Mode::observe, st, &lacking, 3, true),
-              "observe min_free_kbytes=67584 watermark_scale_factor=10 compaction_proactiveness=- "
-              "vfs_cache_pressure=100 swappiness=60(pinned); 3 changes; sampling failing");
+    EXPECT_EQ(
+        status_summary(Mode::observe, st, &lacking, 3, true),
+        "observe min_free_kbytes=67584 watermark_scale_factor=10 compaction_proactiveness=- "
+        "vfs_cache_pressure=100 swappiness=60(pinned) watermark_boost_factor=15000(disabled); 3 "
+        "changes; sampling failing");
 }
 
 TEST(StatusText, ExplainNamesTheKnobItsNumbersAndTheLastChange) {
@@ -71,7 +73,7 @@ TEST(StatusText, ExplainNamesTheKnobItsNumbersAndTheLastChange) {
     ASSERT_FALSE(unknown.ok());
     EXPECT_EQ(unknown.error().message,
               "unknown knob 'swapiness' (valid: min_free_kbytes, watermark_scale_factor, "
-              "compaction_proactiveness, vfs_cache_pressure, swappiness)");
+              "compaction_proactiveness, vfs_cache_pressure, swappiness, watermark_boost_factor)");
     auto early = explain_knob("swappiness", st, cfg, nullptr, history);
     ASSERT_FALSE(early.ok());
     EXPECT_EQ(early.error().message, "the daemon is not started");

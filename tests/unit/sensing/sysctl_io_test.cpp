@@ -29,6 +29,7 @@ class TempRoot {
         put("proc/sys/vm/compaction_proactiveness", "20\n");
         put("proc/sys/vm/vfs_cache_pressure", "100\n");
         put("proc/sys/vm/swappiness", "60\n");
+        put("proc/sys/vm/watermark_boost_factor", "15000\n");
         put("proc/sys/vm/compact_memory", "");
     }
     ~TempRoot() { fs::remove_all(path_); }
@@ -114,7 +115,7 @@ TEST(SysctlIoParse, Table) {
 TEST(SysctlIo, ReadsEveryKnobFromFixtureRoot) {
     TempRoot root;
     KernelFs kfs(root.path());
-    const int64_t expected[] = {67584, 10, 20, 100, 60};
+    const int64_t expected[] = {67584, 10, 20, 100, 60, 15000};
     for (const auto& t : kTunables) {
         auto r = read_knob(kfs, t.knob);
         ASSERT_TRUE(r.ok()) << r.error().describe();
