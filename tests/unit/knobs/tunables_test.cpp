@@ -51,7 +51,7 @@ TEST(Tunables, KernelRangesFollowVersions) {
 
 TEST(Registry, EveryModuleHasItsProposeAndConfigKeyHooks) {
     for (const auto& m : fragtune::kKnobModules) {
-        EXPECT_NE(m.propose, nullptr) << m.spec.name;
-        EXPECT_NE(m.add_policy_keys, nullptr) << m.spec.name;
+        EXPECT_TRUE(m.propose != nullptr) << m.spec.name;
+        EXPECT_TRUE(m.add_policy_keys != nullptr) << m.spec.name;
     }
 }
