@@ -288,6 +288,8 @@ TickOutcome Daemon::tick(uint64_t mono_usec, std::vector<AllocFailure> failures,
         if (msg != impl_->sample_error)
             spdlog::error("sampling failed, holding all knobs: {}", msg);
         impl_->sample_error = msg;
+        // Not calm: the knobs are held blind, so the cadence stays fast to notice the recovery.
+        outcome.trouble = true;
         return outcome;
     }
     if (!impl_->sample_error.empty()) spdlog::info("sampling recovered");

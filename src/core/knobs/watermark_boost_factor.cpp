@@ -59,6 +59,9 @@ std::optional<Proposal> propose(const Tick& t, int64_t cur) {
     const auto& p = t.config.watermark_boost;
     const Signals& s = t.sample.signals;
     if (s.interval_usec == 0) return std::nullopt;  // no rates yet
+    // The boost is read from zoneinfo, which calm ticks skip; kswapd clears a boost within one
+    // balancing pass, so a boost from an earlier read must not decide (nor hold) anything.
+    if (!t.sample.zoneinfo_fresh) return std::nullopt;
 
     uint64_t boost_pages = 0;
     size_t boosted = 0;
