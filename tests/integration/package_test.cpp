@@ -112,7 +112,8 @@ TEST_F(Package, MaintainerScripts) {
 
     const std::string prerm = control_file("prerm");
     const auto stop = prerm.find("deb-systemd-invoke stop 'fragtuned.service'");
-    const auto restore = prerm.find("fragtuned --restore");
+    // The command, not the comment above it that names it too.
+    const auto restore = prerm.find("\n    fragtuned --restore");
     ASSERT_NE(stop, std::string::npos) << prerm;
     ASSERT_NE(restore, std::string::npos) << prerm;
     // Originals are written back after the daemon has stopped, not while it may still tune.
