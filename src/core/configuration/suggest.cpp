@@ -4,31 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "fragtune/util/utf8.hpp"
+
 namespace fragtune {
 
 namespace {
-
-// UTF-8 to code points, so that "tïck" is one edit from "tick". Invalid bytes stand for themselves:
-// the text has passed toml++'s UTF-8 validation anyway.
-std::u32string code_points(std::string_view s) {
-    std::u32string out;
-    for (std::size_t i = 0; i < s.size();) {
-        auto c = static_cast<unsigned char>(s[i]);
-        int len = c < 0x80           ? 1
-                  : (c >> 5) == 0x6  ? 2
-                  : (c >> 4) == 0xe  ? 3
-                  : (c >> 3) == 0x1e ? 4
-                                     : 1;
-        if (i + static_cast<std::size_t>(len) > s.size()) len = 1;
-        char32_t cp = len == 1 ? c : c & (0x7f >> len);
-        for (int j = 1; j < len; ++j)
-            cp =
-                (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(j)]) & 0x3f);
-        out += cp;
-        i += static_cast<std::size_t>(len);
-    }
-    return out;
-}
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions), on code points.
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b) {
@@ -65,7 +45,7 @@ std::optional<std::string> suggest(std::string_view typed,
     std::optional<std::string> best;
     std::size_t best_d = 0;
     for (const auto& c : candidates) {
-        std::size_t d = edit_distance(code_points(lt), code_points(c));
+        std::size_t d = edit_distance(utf8_code_points(lt), utf8_code_points(c));
         std::size_t limit = std::max<std::size_t>(1, std::min<std::size_t>(3, c.size() / 3));
         if (d <= limit && (!best || d < best_d)) best = c, best_d = d;
     }
