@@ -10,9 +10,10 @@
 namespace fragtune {
 
 // Pure. The candidate a mistyped name most likely meant: the same name in another (ASCII) case,
-// the name with a unit suffix from config.hpp ("tick_usec" -> "tick"), or the nearest by optimal
-// string alignment distance on code points within a third of the candidate's length (at least 1,
-// at most 3), the first of equals in `candidates` order; nullopt when none is that near.
+// the longest name that a unit suffix from config.hpp extends ("tick_usec" -> "tick",
+// "tick_max_usec" -> "tick_max"), or the nearest by optimal string alignment distance on code
+// points within a third of the candidate's length (at least 1, at most 3), the first of equals in
+// `candidates` order; nullopt when none is that near.
 std::optional<std::string> suggest(std::string_view typed,
                                    const std::vector<std::string>& candidates);
 

@@ -39,9 +39,13 @@ std::optional<std::string> suggest(std::string_view typed,
     const std::string lt = lower_ascii(typed);
     for (const auto& c : candidates)
         if (lt == c) return c;
+    // The longest such prefix: "tick_min_usec" means tick_min, not tick.
+    const std::string* with_suffix = nullptr;
     for (const auto& c : candidates)
-        if (lt.size() > c.size() + 1 && lt.compare(0, c.size(), c) == 0 && lt[c.size()] == '_')
-            return c;
+        if (lt.size() > c.size() + 1 && lt.compare(0, c.size(), c) == 0 && lt[c.size()] == '_' &&
+            (with_suffix == nullptr || c.size() > with_suffix->size()))
+            with_suffix = &c;
+    if (with_suffix) return *with_suffix;
     std::optional<std::string> best;
     std::size_t best_d = 0;
     for (const auto& c : candidates) {

@@ -228,6 +228,10 @@ const BadCase kBadCases[] = {
      "[daemon]\ntick_usec = 2000000\n",
      {"f.toml:2:1: daemon.tick_usec: unknown key \"tick_usec\" in [daemon]; did you mean "
       "\"tick\"?"}},
+    {"field name whose prefix is two keys",
+     "[daemon]\ntick_max_usec = 2000000\n",
+     {"f.toml:2:1: daemon.tick_max_usec: unknown key \"tick_max_usec\" in [daemon]; did you mean "
+      "\"tick_max\"?"}},
     {"key in the wrong section",
      "[signals]\ntick = \"2s\"\n",
      {"f.toml:2:1: signals.tick: unknown key \"tick\" in [signals]; it belongs in [daemon]"}},

@@ -19,6 +19,9 @@ TEST(Suggest, SameNameInAnotherCase) {
 
 TEST(Suggest, NameWithAUnitSuffix) {
     EXPECT_EQ(suggest("tick_usec", kDaemonKeys), "tick");
+    // The longest name that is a prefix, wherever it stands among the candidates.
+    EXPECT_EQ(suggest("tick_max_usec", kDaemonKeys), "tick_max");
+    EXPECT_EQ(suggest("tick_min_usec", {"tick_min", "tick"}), "tick_min");
     // "tick_" alone is one edit from "tick", not a unit suffix.
     EXPECT_EQ(suggest("tick_", kDaemonKeys), "tick");
 }
