@@ -1,4 +1,4 @@
-// The spelling suggester alone (its messages in context are in config_file_test.cpp).
+// The spelling suggester alone (its messages in context are in config_load_test.cpp).
 #include "fragtune/configuration/suggest.hpp"
 
 #include <gtest/gtest.h>
