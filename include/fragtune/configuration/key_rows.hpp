@@ -1,4 +1,4 @@
-// Building blocks of the configuration key registry, shared by config_file.cpp (the generic rows)
+// Building blocks of the configuration key registry, shared by config_keys.cpp (the generic rows)
 // and the knob modules (each module's policy rows, knobs/<name>.cpp).
 #pragma once
 

@@ -45,6 +45,11 @@ std::optional<Decision> when_unsupported(const deciding::Tick& t);
 deciding::Verdict when_blocked(const deciding::Tick& t, int64_t cur, const deciding::Proposal& p,
                                const Range& b, Blocked why, std::string_view blocked_by);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {"fragmentation", "compaction-kick",
+                                              "compaction-futile", "predict-fragmentation"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::compaction_proactiveness, "compaction_proactiveness",
              "vm.compaction_proactiveness", "/proc/sys/vm/compaction_proactiveness", "", 0, 100, 0,
@@ -62,6 +67,7 @@ inline constexpr KnobModule kModule{
     .check_target = nullptr,
     .on_change = nullptr,
     .on_applied = nullptr,
+    .rules = kRules,
 };
 
 }  // namespace knobs::compaction_proactiveness

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +92,20 @@ struct KnobModule {
 
     // Whether [tunables.NAME] enabled defaults to true (knobs whose policy is opt-in: false).
     bool enabled_by_default = true;
+
+    // ---- documentation -----------------------------------------------------------------------
+    // The rule ids its decisions can carry besides kGenericRules (its own policy's, the guards it
+    // adds, anticipation's for this knob). Each is documented in doc/policies.md, and the
+    // closed-loop scenarios check every decision against the list (tests).
+    std::span<const std::string_view> rules;
 };
+
+// The rule ids of the generic parts of decide() and of the transitions outside the tick, which any
+// knob's decisions can carry: decay and the stale-zoneinfo refusal (deciding/tick.cpp), the generic
+// guards (deciding/guards.cpp), ownership (deciding/ownership.cpp), reload and restore
+// (deciding/transitions.cpp).
+inline constexpr std::string_view kGenericRules[] = {
+    "decay",          "stale-zoneinfo",   "at-bound", "rate-limit",
+    "admin-override", "bounds-tightened", "restore"};
 
 }  // namespace fragtune

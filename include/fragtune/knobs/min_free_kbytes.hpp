@@ -52,6 +52,12 @@ std::optional<Decision> adopt_foreign(const deciding::Tick& t, int64_t expected,
 void on_change(ControllerState& state, int64_t value);
 void on_applied(ControllerState& state, int64_t value);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {
+    "atomic-failures", "min-watermark-dips",   "kswapd-low-quick",   "learned-reserve",
+    "safety-cap",      "safety-low-watermark", "kernel-recalculated"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::min_free_kbytes, "min_free_kbytes", "vm.min_free_kbytes",
              "/proc/sys/vm/min_free_kbytes", "KiB", 0, 2147483647, 0, 1048576, "",
@@ -69,6 +75,7 @@ inline constexpr KnobModule kModule{
     .check_target = &check_target,
     .on_change = &on_change,
     .on_applied = &on_applied,
+    .rules = kRules,
 };
 
 }  // namespace knobs::min_free_kbytes

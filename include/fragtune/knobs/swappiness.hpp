@@ -31,6 +31,10 @@ std::optional<deciding::Proposal> propose(const deciding::Tick& t, int64_t cur);
 // The version table: max 100 before 5.8.
 Range kernel_range(std::optional<KernelVersion> version);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {"refaults", "swap-ins"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::swappiness, "swappiness", "vm.swappiness", "/proc/sys/vm/swappiness", "", 0, 200,
              0, 200, "", "relative cost of swapping anonymous memory versus dropping page cache"},
@@ -46,6 +50,7 @@ inline constexpr KnobModule kModule{
     .check_target = nullptr,
     .on_change = nullptr,
     .on_applied = nullptr,
+    .rules = kRules,
 };
 
 }  // namespace knobs::swappiness

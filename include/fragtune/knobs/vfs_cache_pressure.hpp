@@ -27,6 +27,10 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section);
 // The policy of doc/policies.md for vfs_cache_pressure.
 std::optional<deciding::Proposal> propose(const deciding::Tick& t, int64_t cur);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {"slab-fragmentation"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::vfs_cache_pressure, "vfs_cache_pressure", "vm.vfs_cache_pressure",
              "/proc/sys/vm/vfs_cache_pressure", "", 0, 2147483647, 50, 500, "",
@@ -44,6 +48,7 @@ inline constexpr KnobModule kModule{
     .check_target = nullptr,
     .on_change = nullptr,
     .on_applied = nullptr,
+    .rules = kRules,
 };
 
 }  // namespace knobs::vfs_cache_pressure

@@ -37,6 +37,10 @@ void add_policy_keys(std::vector<ConfigKey>& rows, const std::string& section);
 // The policy of doc/policies.md for watermark_boost_factor.
 std::optional<deciding::Proposal> propose(const deciding::Tick& t, int64_t cur);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {"boost-reclaim"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::watermark_boost_factor, "watermark_boost_factor", "vm.watermark_boost_factor",
              "/proc/sys/vm/watermark_boost_factor", "1/10000 of the high watermark", 0, 2147483647,
@@ -56,6 +60,7 @@ inline constexpr KnobModule kModule{
     .on_change = nullptr,
     .on_applied = nullptr,
     .enabled_by_default = false,
+    .rules = kRules,
 };
 
 }  // namespace knobs::watermark_boost_factor

@@ -47,6 +47,11 @@ deciding::Verdict check_target(const deciding::Tick& t, int64_t cur, const decid
 Range kernel_range(std::optional<KernelVersion> version);
 Range initial_range(std::optional<KernelVersion> version);
 
+// The rules this module's decisions name, besides the generic ones (kGenericRules); each is a
+// row of doc/policies.md (knob_docs_test.cpp).
+inline constexpr std::string_view kRules[] = {"direct-reclaim", "kswapd-busy", "learned-headroom",
+                                              "predict-low"};
+
 inline constexpr KnobModule kModule{
     .spec = {Knob::watermark_scale_factor, "watermark_scale_factor", "vm.watermark_scale_factor",
              "/proc/sys/vm/watermark_scale_factor", "1/10000 of memory", 1, 3000, 10, 300, "",
@@ -64,6 +69,7 @@ inline constexpr KnobModule kModule{
     .check_target = &check_target,
     .on_change = nullptr,
     .on_applied = nullptr,
+    .rules = kRules,
 };
 
 }  // namespace knobs::watermark_scale_factor

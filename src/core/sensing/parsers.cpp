@@ -75,21 +75,6 @@ Tokens<N> tokens(std::string_view s) {
     return t;
 }
 
-// Whitespace-separated tokens.
-std::vector<std::string_view> split_ws(std::string_view s) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && is_blank(s[i])) ++i;
-        if (i >= s.size()) break;
-        size_t j = i;
-        while (j < s.size() && !is_blank(s[j])) ++j;
-        out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
 // The first two whitespace-separated tokens of `s` and how many tokens there are in all, without
 // allocating: the shape of every "name value" line, parsed for each of ~400 lines per sample.
 struct TwoTokens {

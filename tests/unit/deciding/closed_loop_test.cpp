@@ -13,6 +13,7 @@
 #include "fragtune/deciding/cadence.hpp"
 #include "fragtune/deciding/controller.hpp"
 #include "kernel_model.hpp"
+#include "known_rules.hpp"
 
 using namespace fragtune;
 using model::kTickUsec;
@@ -45,6 +46,7 @@ struct Loop {
             started = true;
         }
         Step st = decide(s, state, config);
+        test::expect_listed_rules(st);
         state = std::move(st.next);
         for (const auto& d : st.decisions) {
             log.push_back({tick, d});
@@ -512,6 +514,7 @@ TEST(ClosedLoop, ObserveModeDecidesIdenticallyAndWritesNothing) {
     std::vector<std::string> again;
     for (const auto& s : samples) {
         Step step = decide(s, st, active);
+        test::expect_listed_rules(step);
         st = step.next;
         for (const auto& d : step.decisions) again.push_back(format_decision(d));
     }

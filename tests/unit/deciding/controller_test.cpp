@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "known_rules.hpp"
+
 using namespace fragtune;
 
 namespace {
@@ -88,8 +90,10 @@ void set_counter(Sample& s, const std::string& name, uint64_t delta) {
     s.signals.counters[name] = CounterDelta{delta, per_sec, false};
 }
 
-// A copy, so that find(decide(...), k) does not dangle.
+// A copy, so that find(decide(...), k) does not dangle. Every decision of the step must name a
+// listed rule (known_rules.hpp).
 std::optional<Decision> find(const Step& st, Knob k) {
+    test::expect_listed_rules(st);
     for (const auto& d : st.decisions)
         if (d.knob == k) return d;
     return std::nullopt;

@@ -4,112 +4,17 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <set>
-#include <sstream>
 
 #include <gtest/gtest.h>
 
+#include "config_test_util.hpp"
+
 namespace fs = std::filesystem;
 using namespace fragtune;
+using fragtune::test::describe_all;
+using fragtune::test::fingerprint;
 
 namespace {
-
-std::vector<std::string> describe_all(const ConfigReport& r) {
-    std::vector<std::string> out;
-    for (const auto& d : r.diagnostics) out.push_back(d.describe());
-    return out;
-}
-
-// Every field's value as text, through the registry: two configs with equal fingerprints are equal
-// in every field the registry covers, which the member-count test below proves is every field.
-std::map<std::string, std::string> fingerprint(const Config& c) {
-    std::map<std::string, std::string> out;
-    for (const auto& k : config_keys())
-        out[k.full_name()] = get_field_text(k, c).value_or("<unset>");
-    return out;
-}
-
-// ---- the registry covers every field ------------------------------------------------------------
-
-// Number of members of an aggregate, by trying ever longer brace initializers (the Boost.PFR
-// trick).
-struct AnyField {
-    template <typename T>
-    operator T() const;  // NOLINT: declared only, used in unevaluated context
-};
-template <typename T, typename... A>
-constexpr std::size_t member_count() {
-    if constexpr (requires { T{A{}..., AnyField{}}; })
-        return member_count<T, A..., AnyField>();
-    else
-        return sizeof...(A);
-}
-
-// Distinct fields the registry rows reach inside the object [base, base + size).
-std::size_t fields_reached(Config& c, const void* base, std::size_t size) {
-    std::set<const void*> seen;
-    auto inside = [&](const void* p) {
-        auto b = static_cast<const char*>(base);
-        auto q = static_cast<const char*>(p);
-        return q >= b && q < b + size;
-    };
-    for (const auto& k : config_keys()) {
-        const void* p = std::visit([&](auto* ref) -> const void* { return &ref(c); }, k.field);
-        if (inside(p)) seen.insert(p);
-        if (k.percent_field && inside(&k.percent_field(c))) seen.insert(&k.percent_field(c));
-    }
-    return seen.size();
-}
-
-TEST(ConfigRegistry, EveryConfigFieldHasARow) {
-    Config c;
-    EXPECT_EQ(fields_reached(c, &c.daemon, sizeof c.daemon), member_count<DaemonConfig>());
-    EXPECT_EQ(fields_reached(c, &c.signals, sizeof c.signals), member_count<SignalsConfig>());
-    // The three *_lowmem_percent fields are reached only through min_free_kbytes' size rows.
-    for (std::size_t i = 0; i < kKnobCount; ++i)
-        EXPECT_EQ(fields_reached(c, &c.knobs[i], sizeof c.knobs[i]),
-                  member_count<KnobConfig>() - (i == index(Knob::min_free_kbytes) ? 0 : 3))
-            << kTunables[i].name;
-    EXPECT_EQ(fields_reached(c, &c.min_free, sizeof c.min_free), member_count<MinFreePolicy>());
-    EXPECT_EQ(fields_reached(c, &c.watermark, sizeof c.watermark), member_count<WatermarkPolicy>());
-    EXPECT_EQ(fields_reached(c, &c.compaction, sizeof c.compaction),
-              member_count<CompactionPolicy>());
-    EXPECT_EQ(fields_reached(c, &c.vfs_cache, sizeof c.vfs_cache), member_count<VfsCachePolicy>());
-    EXPECT_EQ(fields_reached(c, &c.swappiness, sizeof c.swappiness),
-              member_count<SwappinessPolicy>());
-    EXPECT_EQ(fields_reached(c, &c.watermark_boost, sizeof c.watermark_boost),
-              member_count<WatermarkBoostPolicy>());
-    EXPECT_EQ(fields_reached(c, &c.safety, sizeof c.safety), member_count<SafetyConfig>());
-    EXPECT_EQ(fields_reached(c, &c.metrics, sizeof c.metrics), member_count<MetricsConfig>());
-    // Config itself: the eleven members above and nothing else.
-    EXPECT_EQ(member_count<Config>(), 11u);
-}
-
-TEST(ConfigRegistry, NamesAreUniqueAndFindable) {
-    std::set<std::string> names;
-    for (const auto& k : config_keys()) {
-        EXPECT_TRUE(names.insert(k.full_name()).second) << k.full_name();
-        EXPECT_EQ(find_config_key(k.full_name()), &k);
-        EXPECT_FALSE(k.doc.empty()) << k.full_name();
-    }
-    EXPECT_EQ(find_config_key("daemon.tick_usec"), nullptr);
-}
-
-TEST(ConfigRegistry, BuiltInDefaultsAreValidAndRenderThemselves) {
-    auto r = check_config_text("", "empty.toml");
-    EXPECT_TRUE(describe_all(r).empty());
-    EXPECT_EQ(fingerprint(r.loaded.config), fingerprint(Config{}));
-    // Every default is inside its documented range: render each one alone and load it back.
-    for (const auto& k : config_keys()) {
-        auto text = get_field_text(k, Config{});
-        if (!text) continue;
-        auto one =
-            check_config_text("[" + k.section + "]\n" + k.key + " = " + *text + "\n", "one.toml");
-        EXPECT_TRUE(describe_all(one).empty()) << k.full_name() << " = " << *text;
-        EXPECT_EQ(one.loaded.origin(k.full_name()).describe(), "one.toml:2");
-    }
-}
 
 // ---- good files ---------------------------------------------------------------------------------
 
@@ -228,6 +133,10 @@ const BadCase kBadCases[] = {
      "[daemon]\ntick_usec = 2000000\n",
      {"f.toml:2:1: daemon.tick_usec: unknown key \"tick_usec\" in [daemon]; did you mean "
       "\"tick\"?"}},
+    {"field name whose prefix is two keys",
+     "[daemon]\ntick_max_usec = 2000000\n",
+     {"f.toml:2:1: daemon.tick_max_usec: unknown key \"tick_max_usec\" in [daemon]; did you mean "
+      "\"tick_max\"?"}},
     {"key in the wrong section",
      "[signals]\ntick = \"2s\"\n",
      {"f.toml:2:1: signals.tick: unknown key \"tick\" in [signals]; it belongs in [daemon]"}},
@@ -656,114 +565,6 @@ TEST_F(ConfigFiles, DropInPathThatIsAFileIsAnError) {
 TEST_F(ConfigFiles, RelativeMainPathIsRefusedByTheKernelFs) {
     auto r = check_config(KernelFs(root_), "etc/fragtune/fragtune.toml");
     EXPECT_FALSE(r.ok());
-}
-
-// ---- rendering ----------------------------------------------------------------------------------
-
-TEST(ConfigRender, DefaultsRenderWithDefaultComments) {
-    LoadedConfig l;
-    std::string out = render_effective_config(l);
-    EXPECT_NE(out.find("\n[daemon]\ntick = \"0s\""), std::string::npos) << out;
-    EXPECT_NE(out.find("\ntick_min = \"250ms\""), std::string::npos);
-    EXPECT_NE(out.find("\npsi_trigger_window = \"1s\""), std::string::npos);
-    EXPECT_NE(out.find("# min unset: the baseline"), std::string::npos);
-    EXPECT_NE(out.find("# max unset: the default 200"), std::string::npos);
-    EXPECT_NE(out.find("margin = \"64M\""), std::string::npos);
-    EXPECT_EQ(out.find("# from"), std::string::npos);
-    for (const auto& k : config_keys())
-        EXPECT_NE(out.find("[" + k.section + "]"), std::string::npos) << k.section;
-}
-
-TEST(ConfigRender, OriginsAndRoundTrip) {
-    const std::string text = R"([daemon]
-tick = "1min 30s"
-state_path = "/var/lib/fragtune/st\"ate\\ü.toml"
-[signals]
-target_orders = [1, 2, 10]
-[tunables.min_free_kbytes]
-max = "5%"
-min = 100001
-baseline = "128M"
-raise_factor = 2.25
-[tunables.swappiness]
-enabled = false
-[safety]
-margin = "1536K"
-)";
-    auto r = check_config_text(text, "/etc/fragtune/fragtune.toml");
-    ASSERT_TRUE(r.ok()) << testing::PrintToString(describe_all(r));
-    std::string out = render_effective_config(r.loaded);
-    EXPECT_NE(out.find("tick = \"90s\"                                 # from "
-                       "/etc/fragtune/fragtune.toml:2"),
-              std::string::npos)
-        << out;
-    EXPECT_NE(out.find("max = \"5%\""), std::string::npos) << out;
-    EXPECT_NE(out.find("min = \"100001K\""), std::string::npos) << out;
-    EXPECT_NE(out.find("margin = \"1536K\""), std::string::npos) << out;
-    EXPECT_NE(out.find("mode = \"active\"                              # default"),
-              std::string::npos)
-        << out;
-    auto again = check_config_text(out, "dump.toml");
-    ASSERT_TRUE(again.ok()) << testing::PrintToString(describe_all(again));
-    EXPECT_EQ(fingerprint(again.loaded.config), fingerprint(r.loaded.config));
-    EXPECT_EQ(again.loaded.config.daemon.state_path, "/var/lib/fragtune/st\"ate\\ü.toml");
-}
-
-// ---- the shipped file and the man page follow the registry --------------------------------------
-
-std::string read_source_file(const std::string& rel) {
-    std::ifstream in(std::string(FRAGTUNE_SOURCE_DIR) + "/" + rel);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-TEST(ConfigShipped, LoadsToExactlyTheBuiltInDefaults) {
-    const std::string text = read_source_file("config/fragtune.toml");
-    ASSERT_FALSE(text.empty());
-    auto r = check_config_text(text, "config/fragtune.toml");
-    EXPECT_TRUE(r.diagnostics.empty()) << testing::PrintToString(describe_all(r));
-    EXPECT_EQ(fingerprint(r.loaded.config), fingerprint(Config{}));
-}
-
-TEST(ConfigShipped, EveryKeyAppearsInItsSection) {
-    // Keys may be commented out ("# baseline = ..." for values with no static default) but must be
-    // there, under their own [section] header.
-    std::istringstream in(read_source_file("config/fragtune.toml"));
-    std::set<std::string> seen;
-    std::string line, section;
-    while (std::getline(in, line)) {
-        if (line.rfind("[", 0) == 0) {
-            section = line.substr(1, line.find(']') - 1);
-            continue;
-        }
-        std::string s = line;
-        if (s.rfind("# ", 0) == 0) s = s.substr(2);
-        auto eq = s.find(" = ");
-        if (eq == std::string::npos || s.empty() || s[0] == ' ') continue;
-        seen.insert(section + "." + s.substr(0, eq));
-    }
-    for (const auto& k : config_keys()) EXPECT_TRUE(seen.count(k.full_name())) << k.full_name();
-}
-
-TEST(ConfigManPage, DocumentsEveryKeyInItsSection) {
-    const std::string man = read_source_file("man/fragtune.toml.5");
-    ASSERT_FALSE(man.empty());
-    // Sections are ".SS [name]" subsections; keys are ".TP" items whose tag line is ".B key".
-    std::map<std::string, std::string> chunks;
-    std::size_t pos = 0;
-    while ((pos = man.find("\n.SS [", pos)) != std::string::npos) {
-        std::size_t name_end = man.find(']', pos);
-        std::size_t next = man.find("\n.S", pos + 1);
-        chunks[man.substr(pos + 6, name_end - pos - 6)] = man.substr(pos, next - pos);
-        pos = name_end;
-    }
-    for (const auto& k : config_keys()) {
-        auto it = chunks.find(k.doc_section);
-        ASSERT_NE(it, chunks.end()) << "no .SS [" << k.doc_section << "] in the man page";
-        EXPECT_NE(it->second.find("\n.B " + k.key + "\n"), std::string::npos)
-            << k.full_name() << " is not documented under [" << k.doc_section << "]";
-    }
 }
 
 }  // namespace
