@@ -58,6 +58,14 @@ std::unique_ptr<EventBus> EventBus::attach(sd_event* event, sdbus::IConnection& 
         return nullptr;
     }
     (void)sd_event_source_set_enabled(self->time_, SD_EVENT_OFF);
+    // Below the owner's timers and signals (priority 0): a busy bus waits for a due tick.
+    for (sd_event_source* s : {self->io_, self->time_}) {
+        r = sd_event_source_set_priority(s, kPriority);
+        if (r < 0) {
+            error = sd_error("sd_event_source_set_priority (bus)", r);
+            return nullptr;
+        }
+    }
     (void)sd_event_source_set_description(self->io_, "bus-io");
     (void)sd_event_source_set_description(self->time_, "bus-timeout");
     return self;
@@ -79,7 +87,11 @@ void EventBus::lost(const std::string& why) {
 bool EventBus::dispatch() {
     if (lost_) return false;
     try {
-        while (connection_.processPendingRequest()) {
+        // At most kMaxMessagesPerDispatch at a time: a client that keeps the queue full must not
+        // keep the loop from its tick (and the tick from petting the watchdog). What is left makes
+        // the fd readable or sd-bus's timeout 0 (refresh()), so the loop comes back to it after
+        // the sources of higher priority that are due.
+        for (int n = 0; n < kMaxMessagesPerDispatch && connection_.processPendingRequest(); ++n) {
         }
     } catch (const sdbus::Error& e) {
         lost("lost the D-Bus connection: " + e.getMessage());

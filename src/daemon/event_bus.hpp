@@ -2,12 +2,14 @@
 // a connection the way sd_bus_attach_event() does inside libsystemd: an io source on
 // getEventLoopPollData().fd, a CLOCK_MONOTONIC time source at the poll data's timeout, and a prepare
 // callback (run before every poll) that dispatches what is pending with processPendingRequest()
-// until it returns false, then refreshes the io events (POLLOUT while messages wait to be written)
+// (at most kMaxMessagesPerDispatch messages per call, at a priority below the owner's timers and
+// signals, so a flooding client cannot starve the tick), then refreshes the io events (POLLOUT while messages wait to be written)
 // and the timeout. Method handlers and signal callbacks therefore run on the loop's thread.
 //
 // Used by fragtuned (src/daemon/service.cpp) and `fragtunectl monitor` (src/ctl/client.cpp).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,13 +36,18 @@ class EventBus {
     EventBus(const EventBus&) = delete;
     EventBus& operator=(const EventBus&) = delete;
 
+    // Messages handled per dispatch; the rest wait for the next loop iteration.
+    static constexpr int kMaxMessagesPerDispatch = 64;
+    // sd-event priority of the bus sources: after SD_EVENT_PRIORITY_NORMAL (0) sources that are due.
+    static constexpr int64_t kPriority = SD_EVENT_PRIORITY_NORMAL + 10;
+
   private:
     EventBus(sdbus::IConnection& connection, LostFn on_lost)
         : connection_(connection), on_lost_(std::move(on_lost)) {}
     static int on_io(sd_event_source* s, int fd, uint32_t revents, void* self);
     static int on_time(sd_event_source* s, uint64_t usec, void* self);
     static int on_prepare(sd_event_source* s, void* self);
-    // Dispatches everything pending; false (after on_lost) when the connection is gone.
+    // Dispatches what is pending (bounded); false (after on_lost) when the connection is gone.
     bool dispatch();
     // Re-reads the poll data into the io and time sources; false (after on_lost) on failure.
     bool refresh();

@@ -277,9 +277,9 @@ void Loop::run_tick(bool woken) {
     pending_dropped_ = 0;
     const uint64_t end = monotonic_usec();
     last_tick_usec_ = start;
-    if (out.decided)
-        spdlog::debug("tick at {} us (CLOCK_MONOTONIC){} decided; done at {} us", start,
-                      woken ? ", woken," : "", end);
+    // Every tick, at debug level: when it ran and whether it decided something.
+    spdlog::debug("tick at {} us (CLOCK_MONOTONIC){}{}; done at {} us", start,
+                  woken ? ", woken," : "", out.decided ? " decided" : "", end);
 
     // The configuration may have changed through D-Bus Reload since the last tick.
     if (trigger_wanted(daemon_.config()) != trigger_) arm_trigger();
