@@ -29,6 +29,7 @@ enum class KnobStatus {
     disabled,     // turned off in the configuration
 };
 std::string_view to_string(KnobStatus s);
+std::optional<KnobStatus> knob_status_from_string(std::string_view s);
 
 struct KnobState {
     std::optional<int64_t> original;      // value found at first start: the truth for restore
@@ -90,6 +91,7 @@ enum class Action {
     compact,  // one-shot write to /proc/sys/vm/compact_memory
 };
 std::string_view to_string(Action a);
+std::optional<Action> action_from_string(std::string_view s);
 
 // One decision, explaining itself: the knob, old -> new, the rule that fired and the signal values that
 // made it fire. `apply` is false for refuse/pin (reported, not written).

@@ -19,51 +19,51 @@
 #include "fragtune/deciding/tick.hpp"
 #include "fragtune/deciding/watermarks.hpp"
 #include "fragtune/knobs/registry.hpp"
+#include "fragtune/util/enum_names.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <string_view>
 
 namespace fragtune {
 
+namespace {
+
+// The names of the statuses and actions, also the state file's keys (state_file.cpp).
+constexpr EnumName<KnobStatus> kStatusNames[] = {
+    {KnobStatus::tuning, "tuning"},           {KnobStatus::pinned, "pinned"},
+    {KnobStatus::conflict, "conflict"},       {KnobStatus::failed, "failed"},
+    {KnobStatus::unsupported, "unsupported"}, {KnobStatus::disabled, "disabled"},
+};
+constexpr EnumName<Action> kActionNames[] = {
+    {Action::raise, "raise"},     {Action::lower, "lower"},   {Action::decay, "decay"},
+    {Action::kick, "kick"},       {Action::refuse, "refuse"}, {Action::pin, "pin"},
+    {Action::compact, "compact"},
+};
+static_assert(enum_rows_in_order(kStatusNames) &&
+              std::size(kStatusNames) == static_cast<std::size_t>(KnobStatus::disabled) + 1);
+static_assert(enum_rows_in_order(kActionNames) &&
+              std::size(kActionNames) == static_cast<std::size_t>(Action::compact) + 1);
+
+}  // namespace
+
 std::string_view to_string(KnobStatus s) {
-    switch (s) {
-        case KnobStatus::tuning:
-            return "tuning";
-        case KnobStatus::pinned:
-            return "pinned";
-        case KnobStatus::conflict:
-            return "conflict";
-        case KnobStatus::failed:
-            return "failed";
-        case KnobStatus::unsupported:
-            return "unsupported";
-        case KnobStatus::disabled:
-            return "disabled";
-    }
-    return "?";
+    return enum_name(kStatusNames, s);
+}
+
+std::optional<KnobStatus> knob_status_from_string(std::string_view s) {
+    return enum_from_name(kStatusNames, s);
 }
 
 std::string_view to_string(Action a) {
-    switch (a) {
-        case Action::raise:
-            return "raise";
-        case Action::lower:
-            return "lower";
-        case Action::decay:
-            return "decay";
-        case Action::kick:
-            return "kick";
-        case Action::refuse:
-            return "refuse";
-        case Action::pin:
-            return "pin";
-        case Action::compact:
-            return "compact";
-    }
-    return "?";
+    return enum_name(kActionNames, a);
+}
+
+std::optional<Action> action_from_string(std::string_view s) {
+    return enum_from_name(kActionNames, s);
 }
 
 std::string format_decision(const Decision& d) {

@@ -18,20 +18,6 @@ namespace fragtune {
 
 namespace {
 
-constexpr EnumName<KnobStatus> kStatusNames[] = {
-    {KnobStatus::tuning, "tuning"},           {KnobStatus::pinned, "pinned"},
-    {KnobStatus::conflict, "conflict"},       {KnobStatus::failed, "failed"},
-    {KnobStatus::unsupported, "unsupported"}, {KnobStatus::disabled, "disabled"},
-};
-constexpr EnumName<Action> kActionNames[] = {
-    {Action::raise, "raise"},     {Action::lower, "lower"},   {Action::decay, "decay"},
-    {Action::kick, "kick"},       {Action::refuse, "refuse"}, {Action::pin, "pin"},
-    {Action::compact, "compact"},
-};
-static_assert(enum_rows_in_order(kStatusNames) &&
-              std::size(kStatusNames) == static_cast<std::size_t>(KnobStatus::disabled) + 1);
-static_assert(enum_rows_in_order(kActionNames) &&
-              std::size(kActionNames) == static_cast<std::size_t>(Action::compact) + 1);
 constexpr EnumName<StateLoadStatus> kLoadStatusNames[] = {
     {StateLoadStatus::loaded, "loaded"},
     {StateLoadStatus::absent, "absent"},
@@ -322,19 +308,19 @@ Result<PersistedState> parse_impl(std::string_view text, std::string_view source
 }  // namespace
 
 std::string_view status_key(KnobStatus s) {
-    return enum_name(kStatusNames, s, "tuning");
+    return to_string(s);
 }
 
 std::optional<KnobStatus> status_from_key(std::string_view key) {
-    return enum_from_name(kStatusNames, key);
+    return knob_status_from_string(key);
 }
 
 std::string_view action_key(Action a) {
-    return enum_name(kActionNames, a, "raise");
+    return to_string(a);
 }
 
 std::optional<Action> action_from_key(std::string_view key) {
-    return enum_from_name(kActionNames, key);
+    return action_from_string(key);
 }
 
 std::string_view to_string(StateLoadStatus s) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "fragtune/configuration/config.hpp"
+#include "fragtune/deciding/controller.hpp"
 #include "fragtune/persisting/state_file.hpp"
 
 using namespace fragtune;
@@ -36,4 +37,24 @@ TEST(EnumNames, ModesAndStatesRoundTrip) {
     EXPECT_EQ(to_string(OnExit::restore), "restore");
     EXPECT_EQ(to_string(StateLoadStatus::future_version), "future_version");
     EXPECT_EQ(to_string(StateLoadStatus::unreadable), "unreadable");
+}
+
+// One table per enum: the names the daemon shows are the state file's keys.
+TEST(EnumNames, StatusesAndActionsRoundTripThroughTheOneTable) {
+    for (KnobStatus st : {KnobStatus::tuning, KnobStatus::pinned, KnobStatus::conflict,
+                          KnobStatus::failed, KnobStatus::unsupported, KnobStatus::disabled}) {
+        EXPECT_EQ(knob_status_from_string(to_string(st)), st);
+        EXPECT_EQ(status_key(st), to_string(st));
+        EXPECT_EQ(status_from_key(to_string(st)), st);
+    }
+    for (Action a : {Action::raise, Action::lower, Action::decay, Action::kick, Action::refuse,
+                     Action::pin, Action::compact}) {
+        EXPECT_EQ(action_from_string(to_string(a)), a);
+        EXPECT_EQ(action_key(a), to_string(a));
+        EXPECT_EQ(action_from_key(to_string(a)), a);
+    }
+    EXPECT_EQ(to_string(KnobStatus::unsupported), "unsupported");
+    EXPECT_EQ(to_string(Action::compact), "compact");
+    EXPECT_FALSE(knob_status_from_string("Tuning"));
+    EXPECT_FALSE(action_from_string("raise "));
 }
