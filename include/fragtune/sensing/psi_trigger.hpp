@@ -26,10 +26,6 @@ struct PsiTriggerSpec {
     uint64_t window_usec = 0;  // the tracking window
 };
 
-// Why the kernel would refuse `spec` (window outside 500 ms..10 s, stall 0 or above the window), or
-// nullopt when it is acceptable. The configuration check uses the same text.
-std::optional<std::string> psi_trigger_problem(const PsiTriggerSpec& spec);
-
 // True when an unprivileged process may arm `spec` (window a multiple of 2 s).
 bool psi_trigger_unprivileged_ok(const PsiTriggerSpec& spec);
 

@@ -9,6 +9,7 @@
 #include "fragtune/configuration/key_rows.hpp"
 #include "fragtune/knobs/registry.hpp"
 #include "fragtune/knobs/tunables.hpp"
+#include "fragtune/sensing/psi_trigger.hpp"
 #include "toml_text.hpp"
 
 namespace fragtune {
@@ -223,8 +224,8 @@ std::vector<ConfigKey> build_registry() {
     add("signals", {.key = "psi_trigger_window",
                     .kind = ValueKind::duration,
                     .unit = "usec",
-                    .min = 500 * kUsecPerMs,
-                    .max = 10 * kUsecPerSec,
+                    .min = static_cast<double>(kPsiTriggerMinWindowUsec),
+                    .max = static_cast<double>(kPsiTriggerMaxWindowUsec),
                     .field = &field<&Config::signals, &SignalsConfig::psi_trigger_window_usec>,
                     .doc = "PSI trigger window; without CAP_SYS_RESOURCE a multiple of 2s",
                     .range_note = "the kernel's range for PSI trigger windows"});

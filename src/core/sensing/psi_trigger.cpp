@@ -11,18 +11,6 @@
 
 namespace fragtune {
 
-std::optional<std::string> psi_trigger_problem(const PsiTriggerSpec& spec) {
-    if (spec.window_usec < kPsiTriggerMinWindowUsec || spec.window_usec > kPsiTriggerMaxWindowUsec)
-        return fmt::format("the PSI trigger window {} is outside the kernel's 500ms..10s",
-                           format_duration_usec(spec.window_usec));
-    if (spec.stall_usec == 0) return std::string("the PSI trigger stall must be above 0");
-    if (spec.stall_usec > spec.window_usec)
-        return fmt::format("the PSI trigger stall {} is longer than its window {}",
-                           format_duration_usec(spec.stall_usec),
-                           format_duration_usec(spec.window_usec));
-    return std::nullopt;
-}
-
 bool psi_trigger_unprivileged_ok(const PsiTriggerSpec& spec) {
     return spec.window_usec % kPsiTriggerUnprivilegedWindowUsec == 0;
 }
