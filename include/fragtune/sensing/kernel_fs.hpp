@@ -138,7 +138,8 @@ class KernelFs {
     // the fd open: the way a PSI trigger is armed ("some 100000 1000000\0" to
     // /proc/pressure/memory), after which the fd polls POLLPRI when the trigger fires and POLLERR
     // when the file goes away. Errors keep the errno of the failing open() or write() (ENOENT,
-    // EPERM, EINVAL, EOPNOTSUPP tell why triggers cannot be had) and name the path.
+    // EPERM, EINVAL, EOPNOTSUPP tell why triggers cannot be had) and name the path. A file that is
+    // not on procfs or cgroupfs gets nothing written and EMEDIUMTYPE.
     virtual Result<UniqueFd> open_trigger(std::string_view path, std::string_view text) const;
 
     // Does the path exist under the root?

@@ -42,7 +42,8 @@ std::string psi_trigger_text(const PsiTriggerSpec& spec);
 
 // One line for the operator on why arming failed with `sys_errno` on `path`, ending in what fragtuned
 // does instead ("...; polling instead"). Distinguishes no PSI / no cgroup v2 (ENOENT), PSI disabled
-// (EOPNOTSUPP), missing privilege (EPERM, EACCES: with the 2 s rule when the window breaks it), a
+// (EOPNOTSUPP), a file that is not the kernel's (EMEDIUMTYPE, from KernelFs::open_trigger), missing
+// privilege (EPERM, EACCES: with the 2 s rule when the window breaks it), a
 // read-only cgroup file system (EROFS: ProtectControlGroups=yes), and
 // a kernel that refused the values (EINVAL: older than 5.2 or outside its limits).
 std::string psi_trigger_failure(std::string_view path, int sys_errno, const PsiTriggerSpec& spec);

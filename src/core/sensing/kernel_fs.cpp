@@ -333,12 +333,13 @@ Result<UniqueFd> KernelFs::open_trigger(std::string_view path, std::string_view 
     if (!fd) return make_error(fmt::format("cannot open {} to arm a trigger", path), errno);
     // Only the kernel's own PSI files take triggers: a write into anything else (a fixture tree,
     // a recording, a file put in place of /proc) would change the file instead of arming a trigger.
+    // EMEDIUMTYPE ("wrong medium type"): the kernel's own EOPNOTSUPP means PSI is disabled.
     if (!on_kernel_fs(fd.get()))
         return make_error(
             fmt::format(
                 "{} is not a kernel PSI file (not on procfs or cgroupfs): no trigger written",
                 path),
-            EOPNOTSUPP);
+            EMEDIUMTYPE);
     ssize_t n;
     do {
         n = ::write(fd.get(), text.data(), text.size());

@@ -46,6 +46,11 @@ std::string psi_trigger_failure(std::string_view path, int sys_errno, const PsiT
         case EOPNOTSUPP:
             why = "PSI is disabled in this kernel (psi=0 or cgroup.pressure is 0)";
             break;
+        case EMEDIUMTYPE:
+            why =
+                "not the kernel's PSI file (not on procfs or cgroupfs: a fixture root or a copy), "
+                "so no trigger was written";
+            break;
         case EPERM:
         case EACCES:
             why = psi_trigger_unprivileged_ok(spec)

@@ -85,7 +85,12 @@ TEST(PsiTrigger, OpenTriggerRefusesFilesThatAreNotTheKernelsAndStaysUnderTheRoot
     // (a trigger written into it would corrupt the fixture).
     auto fd = fs.open_trigger("/proc/pressure/memory", text);
     ASSERT_FALSE(fd.ok());
-    EXPECT_EQ(fd.error().sys_errno, EOPNOTSUPP);
+    EXPECT_EQ(fd.error().sys_errno, EMEDIUMTYPE);
+    // ... and the operator is told so, not that PSI is disabled.
+    const std::string note =
+        psi_trigger_failure("/proc/pressure/memory", fd.error().sys_errno, {70'000, 1'000'000});
+    EXPECT_NE(note.find("not the kernel's PSI file"), std::string::npos) << note;
+    EXPECT_EQ(note.find("disabled"), std::string::npos) << note;
     EXPECT_NE(fd.error().message.find("not a kernel PSI file"), std::string::npos);
     std::ifstream in(root / "proc/pressure/memory", std::ios::binary);
     EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "");
